@@ -1,0 +1,17 @@
+# The two commands of the README. Each sets up what it needs on a fresh machine, then runs.
+.PHONY: demo test setup bench clean
+
+setup:
+	bash scripts/setup_env.sh
+
+demo: setup
+	.venv/bin/python examples/demo.py
+
+test: setup
+	.venv/bin/python -m pytest -q tests
+
+bench: setup
+	.venv/bin/python benchmarks/run_all.py
+
+clean:
+	rm -rf .venv .lava-venv .cache

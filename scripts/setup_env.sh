@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Creates (or refreshes) the two environments snnc needs, idempotently:
+#   .venv       Python 3.11 (or the python3 found), torch 2.13.0 CPU, snnc editable, test tools,
+#               sinabs 3.1.3 --no-deps (test oracle only; it pins an old nir).
+#   .lava-venv  Python 3.10 (SNNC_LAVA_PYTHON, or python3.10 / pyenv 3.10.x), lava-nc 0.10.0, lava-dl 0.6.0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PIP_FLAGS="-q --disable-pip-version-check"
+stamp_ok() { [ -f "$1" ] && [ "$1" -nt pyproject.toml ] && [ "$1" -nt scripts/setup_env.sh ]; }
+
+if ! stamp_ok .venv/.snnc-stamp; then
+  PY=${SNNC_PYTHON:-}
+  if [ -z "$PY" ]; then
+    for c in python3.11 python3; do command -v "$c" >/dev/null 2>&1 && { PY=$c; break; }; done
+  fi
+  echo "[setup] main venv with $PY"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  # torch first and pinned: nothing later may pull another (CUDA) build
+  .venv/bin/pip install $PIP_FLAGS "torch==2.13.0"
+  .venv/bin/pip install $PIP_FLAGS -e ".[test]" "torch==2.13.0"
+  .venv/bin/pip install $PIP_FLAGS --no-deps "sinabs==3.1.3" "pbr"
+  touch .venv/.snnc-stamp
+fi
+
+if ! stamp_ok .lava-venv/.snnc-stamp; then
+  LPY=${SNNC_LAVA_PYTHON:-}
+  if [ -z "$LPY" ]; then
+    if PYENV_VERSION=3.10.13 python3.10 --version >/dev/null 2>&1; then
+      LPY="env PYENV_VERSION=3.10.13 python3.10"
+    elif command -v python3.10 >/dev/null 2>&1 && python3.10 --version >/dev/null 2>&1; then
+      LPY=python3.10
+    else
+      for d in "$HOME"/.pyenv/versions/3.10*; do [ -x "$d/bin/python3.10" ] && LPY="$d/bin/python3.10"; done
+    fi
+  fi
+  if [ -z "$LPY" ]; then
+    echo "[setup] no Python 3.10 found: Lava backend and Lava-equality tests will be skipped" >&2
+    echo "[setup] set SNNC_LAVA_PYTHON=/path/to/python3.10 to enable them" >&2
+  else
+    echo "[setup] Lava venv with $LPY"
+    [ -x .lava-venv/bin/python ] || $LPY -m venv .lava-venv
+    .lava-venv/bin/pip install $PIP_FLAGS "lava-nc==0.10.0"
+    .lava-venv/bin/pip install $PIP_FLAGS --no-deps "lava-dl==0.6.0" h5py
+    touch .lava-venv/.snnc-stamp
+  fi
+fi

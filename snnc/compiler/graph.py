@@ -1,0 +1,572 @@
+"""The internal graph: NIR's node semantics plus what the compiler needs.
+
+Every node kind is a dataclass holding numpy arrays under NIR's own field names (so a lowering can
+read ``node.weight``, ``node.tau``, ``node.v_threshold`` ...). Each kind answers for itself:
+``infer_shape`` (shapes exclude the batch dimension), ``arrays`` (its numeric parameters, for
+validation, hashing and serialisation) and, for neurons, ``discrete(dt_s, method)``.
+A :class:`Graph` holds named nodes and directed edges; several edges into one node are summed and
+cycles are allowed (the edges that close them are the graph's *recurrent edges*).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Dict, Iterable, List, Optional, Sequence, Tuple, Type
+
+import numpy as np
+
+from snnc.dynamics import DiscreteNeuron, decay
+from snnc.errors import InputError, ShapeError, UnsupportedError
+
+Shape = Tuple[int, ...]
+
+#: Registry of node kinds by their ``kind`` name.
+NODE_KINDS: Dict[str, Type["Node"]] = {}
+
+
+def _arr(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64) if not isinstance(x, np.ndarray) else x
+
+
+def _pair(x: Any) -> Tuple[int, int]:
+    a = np.asarray(x).reshape(-1)
+    if a.size == 1:
+        return int(a[0]), int(a[0])
+    return int(a[0]), int(a[1])
+
+
+@dataclass(eq=False)
+class Node:
+    """Base of every node kind; subclasses are dataclasses registered by ``kind``."""
+
+    kind: ClassVar[str] = "node"
+    #: True for nodes that keep state across time steps.
+    stateful: ClassVar[bool] = False
+    #: True for nodes whose output is a binary spike train.
+    spiking: ClassVar[bool] = False
+    #: True for linear synapse-like nodes (weights, pooling, scaling).
+    synapse: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            NODE_KINDS[cls.kind] = cls
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Return the output shape (without batch) for input shape ``in_shape``."""
+        return tuple(in_shape)
+
+    def arrays(self) -> Dict[str, np.ndarray]:
+        """Return the node's numeric parameters by NIR field name."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, np.ndarray):
+                out[f.name] = v
+        return out
+
+    def attrs(self) -> Dict[str, Any]:
+        """Return the node's non-array attributes (JSON-serialisable)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, np.ndarray) and not isinstance(v, Node):
+                out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def replace(self, **changes: Any) -> "Node":
+        """Return a copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+# --------------------------------------------------------------------------- I/O nodes
+@dataclass(eq=False)
+class Input(Node):
+    """Graph input of a fixed shape (no batch dimension)."""
+
+    kind: ClassVar[str] = "Input"
+    shape: Shape = ()
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Return the declared input shape."""
+        return tuple(self.shape)
+
+
+@dataclass(eq=False)
+class Output(Node):
+    """Graph output; passes its input through."""
+
+    kind: ClassVar[str] = "Output"
+    shape: Optional[Shape] = None
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Return the input shape, checked against the declared one when present."""
+        if self.shape is not None and int(np.prod(self.shape)) != int(np.prod(in_shape)):
+            raise ShapeError(f"Output declares shape {tuple(self.shape)} but receives {tuple(in_shape)}")
+        return tuple(in_shape)
+
+
+# --------------------------------------------------------------------------- synapses
+@dataclass(eq=False)
+class Affine(Node):
+    """``y = W x + b`` with ``weight`` (out, in) and ``bias`` (out,)."""
+
+    kind: ClassVar[str] = "Affine"
+    synapse: ClassVar[bool] = True
+    weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Return ``(out,)`` after checking the fan-in against the input size."""
+        n_in = int(np.prod(in_shape))
+        if len(in_shape) != 1 or n_in != self.weight.shape[1]:
+            raise ShapeError(f"{self.kind} expects input ({self.weight.shape[1]},), found {tuple(in_shape)}",
+                             hint="insert a Flatten before dense layers")
+        return (int(self.weight.shape[0]),)
+
+
+@dataclass(eq=False)
+class Linear(Affine):
+    """``y = W x`` (an Affine without bias)."""
+
+    kind: ClassVar[str] = "Linear"
+
+    def __post_init__(self) -> None:
+        if self.bias.size == 0:
+            self.bias = np.zeros(self.weight.shape[0])
+
+
+@dataclass(eq=False)
+class Scale(Node):
+    """Elementwise (or per-channel) multiplication by ``scale``."""
+
+    kind: ClassVar[str] = "Scale"
+    synapse: ClassVar[bool] = True
+    scale: np.ndarray = field(default_factory=lambda: np.ones(1))
+
+
+@dataclass(eq=False)
+class BatchNorm(Node):
+    """Inference-time batch normalisation over channel dim 0 (folded away by the compiler)."""
+
+    kind: ClassVar[str] = "BatchNorm"
+    synapse: ClassVar[bool] = True
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    var: np.ndarray = field(default_factory=lambda: np.ones(1))
+    gamma: np.ndarray = field(default_factory=lambda: np.ones(1))
+    beta: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    eps: float = 1e-5
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Return the input shape after checking the channel count."""
+        if not in_shape or in_shape[0] != self.mean.shape[0]:
+            raise ShapeError(f"BatchNorm has {self.mean.shape[0]} channels, input is {tuple(in_shape)}")
+        return tuple(in_shape)
+
+    def gain_shift(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Return per-channel ``(gain, shift)`` with ``y = gain * x + shift``."""
+        gain = self.gamma / np.sqrt(self.var + self.eps)
+        return gain, self.beta - self.mean * gain
+
+
+@dataclass(eq=False)
+class Conv2d(Node):
+    """2-D convolution, weight (out, in/groups, kh, kw), NIR semantics."""
+
+    kind: ClassVar[str] = "Conv2d"
+    synapse: ClassVar[bool] = True
+    weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 1, 1)))
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    stride: Tuple[int, int] = (1, 1)
+    padding: Tuple[int, int] = (0, 0)
+    dilation: Tuple[int, int] = (1, 1)
+    groups: int = 1
+    input_shape: Optional[Tuple[int, int]] = None
+
+    def __post_init__(self) -> None:
+        self.stride, self.padding, self.dilation = _pair(self.stride), _pair(self.padding), _pair(self.dilation)
+        if self.bias.size == 0:
+            self.bias = np.zeros(self.weight.shape[0])
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Return (out_channels, H', W') from the input (C, H, W)."""
+        if len(in_shape) != 3:
+            raise ShapeError(f"Conv2d expects (C, H, W) input, found {tuple(in_shape)}")
+        c, h, w = in_shape
+        if c != self.weight.shape[1] * self.groups:
+            raise ShapeError(f"Conv2d expects {self.weight.shape[1] * self.groups} input channels, found {c}")
+        kh, kw = self.weight.shape[2:]
+        oh = (h + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1
+        ow = (w + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1
+        if oh <= 0 or ow <= 0:
+            raise ShapeError(f"Conv2d output would be empty ({oh}x{ow}) for input {tuple(in_shape)}")
+        return (int(self.weight.shape[0]), int(oh), int(ow))
+
+
+@dataclass(eq=False)
+class SumPool2d(Node):
+    """Sum pooling over non-overlapping or strided windows."""
+
+    kind: ClassVar[str] = "SumPool2d"
+    synapse: ClassVar[bool] = True
+    kernel_size: Tuple[int, int] = (2, 2)
+    stride: Tuple[int, int] = (2, 2)
+    padding: Tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        self.kernel_size, self.stride, self.padding = _pair(self.kernel_size), _pair(self.stride), _pair(self.padding)
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Return the pooled (C, H', W')."""
+        if len(in_shape) != 3:
+            raise ShapeError(f"{self.kind} expects (C, H, W) input, found {tuple(in_shape)}")
+        c, h, w = in_shape
+        oh = (h + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
+        ow = (w + 2 * self.padding[1] - self.kernel_size[1]) // self.stride[1] + 1
+        if oh <= 0 or ow <= 0:
+            raise ShapeError(f"{self.kind} output would be empty for input {tuple(in_shape)}")
+        return (c, int(oh), int(ow))
+
+
+@dataclass(eq=False)
+class AvgPool2d(SumPool2d):
+    """Average pooling (lowered to SumPool2d followed by Scale)."""
+
+    kind: ClassVar[str] = "AvgPool2d"
+
+
+@dataclass(eq=False)
+class Flatten(Node):
+    """Flatten dims ``start_dim..end_dim`` (dims exclude batch, as in NIR)."""
+
+    kind: ClassVar[str] = "Flatten"
+    start_dim: int = 0
+    end_dim: int = -1
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Return the flattened shape."""
+        n = len(in_shape)
+        s = self.start_dim % n if n else 0
+        e = self.end_dim % n if n else 0
+        return tuple(in_shape[:s]) + (int(np.prod(in_shape[s:e + 1])),) + tuple(in_shape[e + 1:])
+
+
+@dataclass(eq=False)
+class Delay(Node):
+    """Delays its input by ``delay`` seconds (rounded to whole steps of dt)."""
+
+    kind: ClassVar[str] = "Delay"
+    stateful: ClassVar[bool] = True
+    delay: np.ndarray = field(default_factory=lambda: np.zeros(1))
+
+
+@dataclass(eq=False)
+class Threshold(Node):
+    """Memoryless threshold: ``z = x > threshold``."""
+
+    kind: ClassVar[str] = "Threshold"
+    spiking: ClassVar[bool] = True
+    threshold: np.ndarray = field(default_factory=lambda: np.zeros(1))
+
+
+# --------------------------------------------------------------------------- neurons
+@dataclass(eq=False)
+class Neuron(Node):
+    """Base of stateful neuron nodes; ``discrete`` gives the step coefficients."""
+
+    stateful: ClassVar[bool] = True
+    has_current: ClassVar[bool] = False
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Return the input shape, checked against per-neuron parameter shapes."""
+        for name, a in self.arrays().items():
+            if a.size > 1 and tuple(a.shape) != tuple(in_shape) and a.size != int(np.prod(in_shape)):
+                raise ShapeError(f"{self.kind}.{name} has shape {a.shape} but the input is {tuple(in_shape)}")
+        return tuple(in_shape)
+
+    def discrete(self, dt_s: float, method: str) -> DiscreteNeuron:
+        """Return the discretised coefficients for step ``dt_s`` seconds."""
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class I(Neuron):
+    """Integrator ``dv/dt = r x``."""
+
+    kind: ClassVar[str] = "I"
+    r: np.ndarray = field(default_factory=lambda: np.ones(1))
+
+    def discrete(self, dt_s: float, method: str) -> DiscreteNeuron:
+        """Return ``v' = v + dt r x``."""
+        return DiscreteNeuron(a_v=np.ones_like(self.r), g_v=dt_s * self.r, c_v=np.zeros_like(self.r))
+
+
+@dataclass(eq=False)
+class IF(I):
+    """Integrate-and-fire: ``dv/dt = r x``, spike when ``v > v_threshold``, then ``v = v_reset``."""
+
+    kind: ClassVar[str] = "IF"
+    spiking: ClassVar[bool] = True
+    v_threshold: np.ndarray = field(default_factory=lambda: np.ones(1))
+    v_reset: np.ndarray = field(default_factory=lambda: np.zeros(1))
+
+    def discrete(self, dt_s: float, method: str) -> DiscreteNeuron:
+        """Return ``v' = v + dt r x`` with threshold and reset."""
+        d = super().discrete(dt_s, method)
+        return dataclasses.replace(d, v_threshold=self.v_threshold, v_reset=self.v_reset)
+
+
+@dataclass(eq=False)
+class LI(Neuron):
+    """Leaky integrator ``tau dv/dt = (v_leak - v) + r x``."""
+
+    kind: ClassVar[str] = "LI"
+    tau: np.ndarray = field(default_factory=lambda: np.ones(1))
+    r: np.ndarray = field(default_factory=lambda: np.ones(1))
+    v_leak: np.ndarray = field(default_factory=lambda: np.zeros(1))
+
+    def discrete(self, dt_s: float, method: str) -> DiscreteNeuron:
+        """Return ``v' = a v + r (1-a) x + v_leak (1-a)``."""
+        a = decay(self.tau, dt_s, method, self.kind)
+        return DiscreteNeuron(a_v=a, g_v=self.r * (1 - a), c_v=self.v_leak * (1 - a))
+
+
+@dataclass(eq=False)
+class LIF(LI):
+    """Leaky integrate-and-fire with threshold ``v_threshold`` and reset to ``v_reset``."""
+
+    kind: ClassVar[str] = "LIF"
+    spiking: ClassVar[bool] = True
+    v_threshold: np.ndarray = field(default_factory=lambda: np.ones(1))
+    v_reset: np.ndarray = field(default_factory=lambda: np.zeros(1))
+
+    def discrete(self, dt_s: float, method: str) -> DiscreteNeuron:
+        """Return the LI coefficients with threshold and reset."""
+        d = super().discrete(dt_s, method)
+        return dataclasses.replace(d, v_threshold=self.v_threshold, v_reset=self.v_reset)
+
+
+@dataclass(eq=False)
+class CubaLI(Neuron):
+    """Current-based leaky integrator (synaptic current ``tau_syn``, membrane ``tau_mem``)."""
+
+    kind: ClassVar[str] = "CubaLI"
+    has_current: ClassVar[bool] = True
+    tau_syn: np.ndarray = field(default_factory=lambda: np.ones(1))
+    tau_mem: np.ndarray = field(default_factory=lambda: np.ones(1))
+    r: np.ndarray = field(default_factory=lambda: np.ones(1))
+    v_leak: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    w_in: np.ndarray = field(default_factory=lambda: np.ones(1))
+
+    def discrete(self, dt_s: float, method: str) -> DiscreteNeuron:
+        """Return the two-stage coefficients."""
+        a_i = decay(self.tau_syn, dt_s, method, self.kind)
+        a_v = decay(self.tau_mem, dt_s, method, self.kind)
+        return DiscreteNeuron(a_v=a_v, g_v=self.r * (1 - a_v), c_v=self.v_leak * (1 - a_v),
+                              a_i=a_i, g_i=self.w_in * (1 - a_i))
+
+
+@dataclass(eq=False)
+class CubaLIF(CubaLI):
+    """Current-based LIF with threshold ``v_threshold`` and reset to ``v_reset``."""
+
+    kind: ClassVar[str] = "CubaLIF"
+    spiking: ClassVar[bool] = True
+    v_threshold: np.ndarray = field(default_factory=lambda: np.ones(1))
+    v_reset: np.ndarray = field(default_factory=lambda: np.zeros(1))
+
+    def discrete(self, dt_s: float, method: str) -> DiscreteNeuron:
+        """Return the CubaLI coefficients with threshold and reset."""
+        d = super().discrete(dt_s, method)
+        return dataclasses.replace(d, v_threshold=self.v_threshold, v_reset=self.v_reset)
+
+
+# --------------------------------------------------------------------------- fused layer
+@dataclass(eq=False)
+class Layer(Node):
+    """A synapse chain fused with the neuron population it drives (the unit targets map)."""
+
+    kind: ClassVar[str] = "Layer"
+    stateful: ClassVar[bool] = True
+    synapses: Tuple[Node, ...] = ()
+    neuron: Optional[Node] = None
+
+    @property
+    def spiking(self) -> bool:  # type: ignore[override]
+        """True when the layer's neuron emits spikes."""
+        return bool(self.neuron is not None and self.neuron.spiking)
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Return the shape after every synapse and the neuron."""
+        s = tuple(in_shape)
+        for n in self.synapses:
+            s = n.infer_shape(s)
+        return self.neuron.infer_shape(s) if self.neuron is not None else s
+
+    def arrays(self) -> Dict[str, np.ndarray]:
+        """Return the parameters of all parts, prefixed ``syn<i>.`` and ``neuron.``."""
+        out = {}
+        for i, n in enumerate(self.synapses):
+            out.update({f"syn{i}.{k}": v for k, v in n.arrays().items()})
+        if self.neuron is not None:
+            out.update({f"neuron.{k}": v for k, v in self.neuron.arrays().items()})
+        return out
+
+    def attrs(self) -> Dict[str, Any]:
+        """Return the parts' kinds and attributes."""
+        return {"synapses": [{"kind": n.kind, **n.attrs()} for n in self.synapses],
+                "neuron": None if self.neuron is None else {"kind": self.neuron.kind, **self.neuron.attrs()}}
+
+
+# --------------------------------------------------------------------------- graph
+@dataclass
+class Graph:
+    """Named nodes and directed edges (summed at their destination); may contain cycles."""
+
+    nodes: Dict[str, Node] = field(default_factory=dict)
+    edges: List[Tuple[str, str]] = field(default_factory=list)
+    #: Shapes (without batch) of each node's output, filled by shape inference.
+    shapes: Dict[str, Shape] = field(default_factory=dict)
+    #: What import and the passes changed or assumed, for the compile report.
+    notes: List[str] = field(default_factory=list)
+    #: Where the graph came from (file path or description), for error messages.
+    source: str = ""
+
+    # ---- structure
+    def copy(self) -> "Graph":
+        """Return a shallow structural copy (nodes are shared; passes replace, not mutate, nodes)."""
+        return Graph(dict(self.nodes), list(self.edges), dict(self.shapes), list(self.notes), self.source)
+
+    def predecessors(self, name: str) -> List[str]:
+        """Return the sources of edges into ``name``, in edge order."""
+        return [s for s, d in self.edges if d == name]
+
+    def successors(self, name: str) -> List[str]:
+        """Return the destinations of edges out of ``name``, in edge order."""
+        return [d for s, d in self.edges if s == name]
+
+    def inputs(self) -> List[str]:
+        """Return the names of Input nodes."""
+        return [n for n, v in self.nodes.items() if isinstance(v, Input)]
+
+    def outputs(self) -> List[str]:
+        """Return the names of Output nodes."""
+        return [n for n, v in self.nodes.items() if isinstance(v, Output)]
+
+    def _order_and_back_edges(self) -> Tuple[List[str], List[Tuple[str, str]]]:
+        succ: Dict[str, List[str]] = {n: [] for n in self.nodes}
+        for s, d in self.edges:
+            succ[s].append(d)
+        state: Dict[str, int] = {}
+        post: List[str] = []
+        back: List[Tuple[str, str]] = []
+        roots = self.inputs() + [n for n in self.nodes if n not in self.inputs()]
+        for root in roots:
+            if root in state:
+                continue
+            stack = [(root, iter(succ[root]))]
+            state[root] = 1
+            while stack:
+                node, it = stack[-1]
+                nxt = next(it, None)
+                if nxt is None:
+                    stack.pop()
+                    state[node] = 2
+                    post.append(node)
+                elif state.get(nxt) == 1:
+                    back.append((node, nxt))
+                elif nxt not in state:
+                    state[nxt] = 1
+                    stack.append((nxt, iter(succ[nxt])))
+        return post[::-1], back
+
+    def topological_order(self) -> List[str]:
+        """Return node names in execution order (inputs first; recurrent edges ignored)."""
+        return self._order_and_back_edges()[0]
+
+    def recurrent_edges(self) -> List[Tuple[str, str]]:
+        """Return the edges that close cycles; they carry the previous step's value."""
+        return self._order_and_back_edges()[1]
+
+    def layers(self) -> List[str]:
+        """Return the names of fused :class:`Layer` nodes in execution order."""
+        return [n for n in self.topological_order() if isinstance(self.nodes[n], Layer)]
+
+    # ---- serialisation
+    def to_json_and_arrays(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+        """Return a JSON-able description and the arrays it refers to (``node/param`` keys)."""
+        arrays: Dict[str, np.ndarray] = {}
+        nodes = []
+        for name, node in self.nodes.items():
+            for k, v in node.arrays().items():
+                arrays[f"{name}/{k}"] = np.ascontiguousarray(v)
+            nodes.append({"name": name, "kind": node.kind, "attrs": node.attrs(),
+                          "arrays": sorted(node.arrays())})
+        desc = {"nodes": nodes, "edges": [list(e) for e in self.edges],
+                "shapes": {k: list(v) for k, v in self.shapes.items()}, "notes": list(self.notes)}
+        return desc, arrays
+
+    def fingerprint(self) -> str:
+        """Return a sha256 hex digest of the graph's structure and parameters."""
+        desc, arrays = self.to_json_and_arrays()
+        desc = dict(desc, notes=[])
+        h = hashlib.sha256(json.dumps(desc, sort_keys=True).encode())
+        for k in sorted(arrays):
+            a = arrays[k]
+            h.update(k.encode() + str(a.dtype).encode() + str(a.shape).encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    @classmethod
+    def from_json_and_arrays(cls, desc: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> "Graph":
+        """Rebuild a graph written by :meth:`to_json_and_arrays`."""
+        g = cls()
+        for nd in desc["nodes"]:
+            g.nodes[nd["name"]] = _node_from(nd["kind"], nd["attrs"],
+                                             {k: arrays[f"{nd['name']}/{k}"] for k in nd["arrays"]})
+        g.edges = [tuple(e) for e in desc["edges"]]  # type: ignore[misc]
+        g.shapes = {k: tuple(v) for k, v in desc.get("shapes", {}).items()}
+        g.notes = list(desc.get("notes", []))
+        return g
+
+
+def _node_from(kind: str, attrs: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> Node:
+    cls = NODE_KINDS.get(kind)
+    if cls is None:
+        raise UnsupportedError(f"unknown node kind '{kind}'")
+    if cls is Layer:
+        syns = []
+        for i, sa in enumerate(attrs["synapses"]):
+            sa = dict(sa)
+            k = sa.pop("kind")
+            pre = f"syn{i}."
+            syns.append(_node_from(k, sa, {a[len(pre):]: v for a, v in arrays.items() if a.startswith(pre)}))
+        neuron = None
+        if attrs["neuron"] is not None:
+            na = dict(attrs["neuron"])
+            k = na.pop("kind")
+            neuron = _node_from(k, na, {a[7:]: v for a, v in arrays.items() if a.startswith("neuron.")})
+        return Layer(synapses=tuple(syns), neuron=neuron)
+    kw: Dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in arrays:
+            kw[f.name] = arrays[f.name]
+        elif f.name in attrs:
+            v = attrs[f.name]
+            kw[f.name] = tuple(v) if isinstance(v, list) else v
+    return cls(**kw)
+
+
+def node_kinds() -> Sequence[str]:
+    """Return the names of all node kinds the compiler knows."""
+    return sorted(NODE_KINDS)
+
+
+def iter_all_arrays(graph: Graph) -> Iterable[Tuple[str, str, np.ndarray]]:
+    """Yield ``(node, param, array)`` for every numeric parameter in the graph."""
+    for name, node in graph.nodes.items():
+        for k, v in node.arrays().items():
+            yield name, k, v

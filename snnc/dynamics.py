@@ -1,0 +1,108 @@
+"""Float reference semantics of NIR neuron nodes, discretised with an explicit time step.
+
+NIR's neurons are ODEs; snnc discretises every one of them into the same two-stage form
+(``x`` is the summed input of the step, held constant over the step)::
+
+    i' = a_i * i + g_i * x                 (current stage; CubaLIF/CubaLI only, else i' = x)
+    v' = a_v * v + g_v * i' + c_v          (voltage stage)
+    z  = v' > v_threshold;  v' = v_reset where z          (spiking kinds only)
+
+``method="exact"`` integrates the linear ODE exactly for a piecewise-constant input
+(``a = exp(-dt/tau)``); ``method="euler"`` is the forward-Euler form used by snnTorch and Norse
+(``a = 1 - dt/tau``). In both, the input gain is ``r * (1 - a)`` and the leak term
+``v_leak * (1 - a)``, so snnTorch's ``r = tau/dt`` gives ``v' = beta*v + x``. Integrators
+(IF, I) use ``v' = v + dt * r * x`` in both methods (exact for a constant input).
+The Loihi and Speck lowerings start from these same coefficients.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from snnc.errors import SnncError, ValueRangeError
+
+METHODS = ("exact", "euler")
+
+
+@dataclass(frozen=True)
+class DiscreteNeuron:
+    """Coefficients of one neuron population after discretisation (numpy arrays, broadcastable).
+
+    ``a_i``/``g_i`` are ``None`` for neurons without a current stage; ``v_threshold`` is
+    ``None`` for non-spiking neurons.
+    """
+
+    a_v: np.ndarray
+    g_v: np.ndarray
+    c_v: np.ndarray
+    a_i: Optional[np.ndarray] = None
+    g_i: Optional[np.ndarray] = None
+    v_threshold: Optional[np.ndarray] = None
+    v_reset: Optional[np.ndarray] = None
+
+
+def decay(tau_s: np.ndarray, dt_s: float, method: str, node: str = "") -> np.ndarray:
+    """Return the per-step decay factor for time constant ``tau_s`` and step ``dt_s`` (seconds)."""
+    if method not in METHODS:
+        raise SnncError(f"unknown integration method '{method}'",
+                        hint=f"use one of {', '.join(METHODS)}")
+    tau = np.asarray(tau_s, dtype=np.float64)
+    if np.any(~np.isfinite(tau)) or np.any(tau <= 0):
+        raise ValueRangeError(f"time constant must be finite and > 0, found min {tau.min()!r}",
+                              node=node or None)
+    if method == "exact":
+        return np.exp(-dt_s / tau)
+    a = 1.0 - dt_s / tau
+    if np.any(a < 0):
+        raise ValueRangeError(
+            f"forward-Euler decay 1 - dt/tau is negative (dt={dt_s} s, min tau={tau.min()} s)",
+            node=node or None, hint="use a smaller --dt or --method exact")
+    return a
+
+
+# ----------------------------------------------------------------------------- torch step
+def heaviside(x: "torch.Tensor") -> "torch.Tensor":
+    """Return ``(x > 0)`` as the dtype of ``x`` (the strict spike condition, no gradient)."""
+    return (x > 0).to(x.dtype)
+
+
+class TorchNeuron:
+    """A :class:`DiscreteNeuron` as torch tensors shaped to broadcast over (batch, *shape)."""
+
+    def __init__(self, d: DiscreteNeuron, shape: tuple, dtype: "torch.dtype", device: "torch.device") -> None:
+        import torch
+
+        def t(a: Optional[np.ndarray]) -> Optional["torch.Tensor"]:
+            if a is None:
+                return None
+            a = np.asarray(a, dtype=np.float64)
+            a = a.reshape(shape) if a.size > 1 else a.reshape(())
+            return torch.as_tensor(a, dtype=dtype, device=device)
+
+        self.a_v, self.g_v, self.c_v = t(d.a_v), t(d.g_v), t(d.c_v)
+        self.a_i, self.g_i = t(d.a_i), t(d.g_i)
+        self.v_threshold, self.v_reset = t(d.v_threshold), t(d.v_reset)
+
+    def step(self, x: "torch.Tensor", i: Optional["torch.Tensor"], v: "torch.Tensor",
+             spike_fn: Any = heaviside) -> tuple:
+        """Advance one step with summed input ``x``; return ``(output, i, v)``.
+
+        ``output`` is the spike tensor for spiking neurons, else the new ``v``. ``spike_fn`` maps
+        ``v - v_threshold`` to spikes (a surrogate-gradient function in training; its forward
+        value must be ``heaviside``).
+        """
+        import torch
+
+        if self.a_i is not None:
+            i = self.a_i * i + self.g_i * x
+            drive = i
+        else:
+            drive = x
+        v = self.a_v * v + self.g_v * drive + self.c_v
+        if self.v_threshold is None:
+            return v, i, v
+        z = spike_fn(v - self.v_threshold)
+        v = torch.where(z.detach() > 0, self.v_reset.expand_as(v) if self.v_reset.dim() else self.v_reset, v)
+        return z, i, v

@@ -1,0 +1,1 @@
+"""Target-agnostic runtime: load artifacts and run them on a backend."""

@@ -1,0 +1,119 @@
+"""The Target interface and the registry: adding a target is adding a folder under ``snnc/targets``.
+
+A target answers five questions: which graphs it takes (:meth:`Target.check`), how floats become its
+integers (:meth:`Target.quantize`), what its artifact payload is (:meth:`Target.lower`), what its chip
+computes (:meth:`Target.simulate`, the reference simulator), and how to run elsewhere
+(:meth:`Target.run` with another backend). Each target package exposes ``TARGET`` (its class).
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Type
+
+import numpy as np
+
+from snnc.compiler.graph import Graph
+from snnc.compiler.pipeline import DEFAULT_PASSES, Pass
+from snnc.errors import BackendUnavailableError, UnsupportedError, Violation
+from snnc.runtime.result import Result
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Options common to every target: step ``dt_s`` (seconds), integration ``method``, extras."""
+
+    dt_s: float = 1e-3
+    method: str = "exact"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Return a JSON-able dict (keys sorted when written)."""
+        d = asdict(self)
+        d["extra"] = dict(sorted(self.extra.items()))
+        return d
+
+
+@dataclass
+class Lowered:
+    """What a target produces: named payload blobs (bytes) and its compile report section."""
+
+    payload: Dict[str, bytes]
+    report: Dict[str, Any]
+
+
+class Target(ABC):
+    """One compilation target (a chip family or the float CPU reference)."""
+
+    #: Registry name, e.g. ``"loihi"``.
+    name: ClassVar[str] = ""
+    #: One-line description.
+    description: ClassVar[str] = ""
+    #: Backends ``Program.run`` accepts for this target; ``"sim"`` is the reference simulator.
+    backends: ClassVar[Tuple[str, ...]] = ("sim",)
+
+    def passes(self) -> List[Tuple[str, Pass]]:
+        """Return the compiler passes this target needs, in order."""
+        return list(DEFAULT_PASSES)
+
+    @abstractmethod
+    def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
+        """Return every rule the (passed) graph breaks on this target; empty when it fits."""
+
+    def quantize(self, graph: Graph, options: CompileOptions) -> Any:
+        """Return the target's integer form of the graph (targets with integers override this)."""
+        return graph
+
+    @abstractmethod
+    def lower(self, graph: Graph, options: CompileOptions) -> Lowered:
+        """Return the artifact payload and report for a graph that passed :meth:`check`."""
+
+    @abstractmethod
+    def simulate(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
+                 record: bool = False) -> Result:
+        """Run the reference simulator on dense inputs (batch, T, *input_shape)."""
+
+    def run(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
+            backend: str = "sim", record: bool = False) -> Result:
+        """Run on ``backend``; the default knows only ``"sim"``."""
+        if backend == "sim":
+            return self.simulate(payload, manifest, inputs, record=record)
+        raise BackendUnavailableError(f"target '{self.name}' has no backend '{backend}'",
+                                      hint=f"available backends: {', '.join(self.backends)}")
+
+
+_REGISTRY: Dict[str, Type[Target]] = {}
+
+
+def _discover() -> None:
+    if _REGISTRY:
+        return
+    import snnc.targets as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if not info.ispkg:
+            continue
+        mod = importlib.import_module(f"snnc.targets.{info.name}")
+        cls = getattr(mod, "TARGET", None)
+        if cls is not None:
+            _REGISTRY[cls.name] = cls
+
+
+def target_names() -> Sequence[str]:
+    """Return the names of all registered targets."""
+    _discover()
+    return sorted(_REGISTRY)
+
+
+def get_target(name: str) -> Target:
+    """Return a new instance of the target called ``name``, or raise a clear error."""
+    _discover()
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise UnsupportedError(f"unknown target '{name}'", hint=f"known targets: {', '.join(sorted(_REGISTRY))}")
+    return cls()

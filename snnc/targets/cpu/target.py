@@ -1,0 +1,62 @@
+"""The ``cpu`` target: the float reference semantics of every NIR node, on torch."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping
+
+import numpy as np
+
+from snnc.artifact import canonical_json, pack_arrays, split_graph_payload
+from snnc.compiler.graph import Graph, Layer
+from snnc.dynamics import METHODS
+from snnc.errors import Violation
+from snnc.runtime.result import Result
+from snnc.targets.base import CompileOptions, Lowered, Target
+from snnc.targets.cpu.simulator import GraphSimulator
+
+
+def rule_known_method(graph: Graph, options: CompileOptions) -> List[Violation]:
+    """The integration method must be one snnc implements."""
+    if options.method not in METHODS:
+        return [Violation("integration-method", "<options>", options.method, "/".join(METHODS),
+                          "use --method exact or --method euler")]
+    return []
+
+
+def rule_positive_dt(graph: Graph, options: CompileOptions) -> List[Violation]:
+    """The time step must be finite and positive."""
+    if not (np.isfinite(options.dt_s) and options.dt_s > 0):
+        return [Violation("time-step", "<options>", options.dt_s, "> 0 s", "pass --dt in seconds, e.g. 1e-3")]
+    return []
+
+
+RULES = [rule_known_method, rule_positive_dt]
+
+
+class CpuTarget(Target):
+    """Float reference simulation of the whole graph (any NIR node snnc knows)."""
+
+    name = "cpu"
+    description = "float reference simulator (torch; exact or forward-Euler integration)"
+    backends = ("sim",)
+
+    def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
+        """Return violations of the cpu rules (only option sanity: every node kind runs here)."""
+        return [v for rule in RULES for v in rule(graph, options)]
+
+    def lower(self, graph: Graph, options: CompileOptions) -> Lowered:
+        """Store the passed graph itself as the payload."""
+        desc, arrays = graph.to_json_and_arrays()
+        payload = {"graph.json": canonical_json(desc), **pack_arrays(arrays)}
+        layers = {n: {"kind": graph.nodes[n].neuron.kind if graph.nodes[n].neuron else "none",
+                      "synapses": [s.kind for s in graph.nodes[n].synapses],
+                      "shape": list(graph.shapes[n])} for n in graph.layers()}
+        return Lowered(payload, {"layers": layers, "integration": options.method, "dt_s": options.dt_s})
+
+    def simulate(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
+                 record: bool = False) -> Result:
+        """Run the float graph simulator."""
+        desc, arrays = split_graph_payload(payload)
+        graph = Graph.from_json_and_arrays(desc, arrays)
+        opts = manifest["options"]
+        sim = GraphSimulator(graph, float(opts["dt_s"]), str(opts["method"]))
+        return sim.run(inputs, record=record, progress=bool(manifest.get("progress", False)))
