@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, Iterable, List, Optional, Sequence, Tuple, Type
@@ -19,7 +18,7 @@ from typing import Any, ClassVar, Dict, Iterable, List, Optional, Sequence, Tupl
 import numpy as np
 
 from snnc.dynamics import DiscreteNeuron, decay
-from snnc.errors import InputError, ShapeError, UnsupportedError
+from snnc.errors import ShapeError, UnsupportedError
 
 Shape = Tuple[int, ...]
 

@@ -1,7 +1,7 @@
 """Fusion pass: each synapse chain and the neuron it drives become one Layer."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 from snnc.compiler.graph import Flatten, Graph, Layer, Neuron, Threshold
 
@@ -11,51 +11,51 @@ def _chainable(graph: Graph, name: str) -> bool:
     return bool(n.synapse or isinstance(n, Flatten))
 
 
+def _is_neuron(graph: Graph, name: str) -> bool:
+    return isinstance(graph.nodes[name], (Neuron, Threshold))
+
+
+def _single(xs: List[str]) -> Optional[str]:
+    return xs[0] if len(xs) == 1 else None
+
+
+def _continues(graph: Graph, name: str) -> bool:
+    """True when ``name``'s only successor reads only it and extends the chain or ends it in a neuron."""
+    nxt = _single(graph.successors(name))
+    return nxt is not None and len(graph.predecessors(nxt)) == 1 and \
+        (_chainable(graph, nxt) or _is_neuron(graph, nxt))
+
+
 def fuse_layers(graph: Graph) -> Graph:
-    """Fuse synapse chains (Affine/Conv/Pool/Scale/Flatten) with their single neuron into Layers."""
+    """Fuse synapse chains (Affine/Conv/Pool/Scale/Flatten) with the single neuron they drive into Layers.
+
+    A chain that ends without a neuron becomes a neuron-less Layer (a weighted readout).
+    """
     out = graph.copy()
     consumed: set = set()
-    for name in graph.topological_order():
-        node = graph.nodes[name]
-        is_neuron = isinstance(node, (Neuron, Threshold))
-        if not (is_neuron or _chainable(graph, name)) or name in consumed:
+    for end in graph.topological_order():
+        neuron = _is_neuron(graph, end)
+        if not (neuron or _chainable(graph, end)) or (not neuron and _continues(graph, end)):
             continue
-        if not is_neuron:
-            succ = graph.successors(name)
-            # a chain that ends without a neuron becomes a neuron-less layer at its last synapse
-            if len(succ) == 1 and len(graph.predecessors(succ[0])) == 1 and \
-                    (_chainable(graph, succ[0]) or isinstance(graph.nodes[succ[0]], (Neuron, Threshold))):
-                continue
-        chain: List[str] = []
-        cur = name if not is_neuron else None
-        if is_neuron:
-            preds = graph.predecessors(name)
-            cur = preds[0] if len(preds) == 1 else None
-        else:
-            chain.append(name)
-            preds = graph.predecessors(name)
-            cur = preds[0] if len(preds) == 1 else None
+        chain: List[str] = [] if neuron else [end]
+        cur = _single(graph.predecessors(chain[0] if chain else end))
         while cur is not None and cur not in consumed and _chainable(graph, cur) and len(graph.successors(cur)) == 1:
             chain.insert(0, cur)
-            preds = graph.predecessors(cur)
-            cur = preds[0] if len(preds) == 1 else None
-        if not is_neuron and not chain:
-            continue
-        layer = Layer(synapses=tuple(graph.nodes[c] for c in chain), neuron=node if is_neuron else None)
-        members = chain + ([name] if is_neuron else [])
-        head = members[0]
+            cur = _single(graph.predecessors(cur))
+        members = chain + ([end] if neuron else [])
         consumed.update(members)
-        in_edges = [(s, d) for s, d in out.edges if d == head and s not in members]
-        out_edges = [(s, d) for s, d in out.edges if s == members[-1] and d not in members]
-        out.edges = [e for e in out.edges if e[0] not in members and e[1] not in members]
-        out.edges += [(s, name) for s, _ in in_edges] + [(name, d) for _, d in out_edges]
+        layer = Layer(synapses=tuple(graph.nodes[c] for c in chain), neuron=graph.nodes[end] if neuron else None)
+        inside = set(members)
+        ins = [s for s, d in out.edges if d == members[0] and s not in inside]
+        outs = [d for s, d in out.edges if s == members[-1] and d not in inside]
+        out.edges = [e for e in out.edges if e[0] not in inside and e[1] not in inside]
+        out.edges += [(s, end) for s in ins] + [(end, d) for d in outs]
         for m in members:
             out.nodes.pop(m, None)
-        out.nodes[name] = layer
-        out.shapes[name] = graph.shapes.get(name, ())
+        out.nodes[end] = layer
+        out.shapes[end] = graph.shapes.get(end, ())
         if len(members) > 1:
-            out.notes.append(f"{name}: fused {' -> '.join(members)}")
+            out.notes.append(f"{end}: fused {' -> '.join(members)}")
     # keep the original node order for determinism
-    order = [n for n in graph.nodes if n in out.nodes] + [n for n in out.nodes if n not in graph.nodes]
-    out.nodes = {n: out.nodes[n] for n in order}
+    out.nodes = {n: out.nodes[n] for n in list(graph.nodes) if n in out.nodes}
     return out
