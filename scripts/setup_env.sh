@@ -18,7 +18,7 @@ if ! stamp_ok .venv/.snnc-stamp; then
   # torch first and pinned: nothing later may pull another (CUDA) build
   .venv/bin/pip install $PIP_FLAGS "torch==2.13.0"
   .venv/bin/pip install $PIP_FLAGS -e ".[test]" "torch==2.13.0"
-  .venv/bin/pip install $PIP_FLAGS --no-deps "sinabs==3.1.3" "pbr"
+  .venv/bin/pip install $PIP_FLAGS --no-deps "sinabs==3.1.3" "pbr" "nirtorch==2.6"
   touch .venv/.snnc-stamp
 fi
 

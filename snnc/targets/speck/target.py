@@ -1,0 +1,149 @@
+"""The ``speck`` target: SynSense Speck / DynapCNN (9 conv cores, non-leaky IAF, 8-bit weights)."""
+from __future__ import annotations
+
+import json
+from typing import Any, List, Mapping
+
+import numpy as np
+
+from snnc.artifact import canonical_json
+from snnc.compiler.graph import Graph
+from snnc.errors import ArtifactError, BackendUnavailableError, RuleViolationError, UnsupportedError, Violation
+from snnc.runtime.result import Result
+from snnc.targets.base import CompileOptions, Lowered, Target
+from snnc.targets.speck.lower import lower_graph, memory_report
+
+#: Payload blob with the neutral chip configuration (samna field names).
+CONFIG_BLOB = "speck/config.json"
+#: Payload blob with how the reference simulator runs the program.
+RUN_BLOB = "speck/run.json"
+
+#: What the reference simulator is and is not (copied into every compile report).
+MODEL_NOTES = (
+    "time-step model of an asynchronous chip: spikes reach the next core in the same step; "
+    "the chip checks the threshold after every input event (within a time bin the order of "
+    "events matters on the chip, not here)",
+    "bias is added once per time step here; the chip adds it on its slow clock",
+    "16-bit state overflow is counted, not modelled (chip behaviour undocumented)",
+)
+
+
+class SpeckTarget(Target):
+    """Speck / DynapCNN: sinabs-compatible discretisation, core mapping, integer reference simulator."""
+
+    name = "speck"
+    description = "SynSense Speck/DynapCNN: 9 conv cores, IAF neurons, 8-bit weights (sinabs-compatible)"
+    backends = ("sim", "device")
+
+    def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
+        """Return every model and hardware rule the graph breaks on Speck (memory mapping included)."""
+        return lower_graph(graph, options.dt_s, options.extra).violations
+
+    def quantize(self, graph: Graph, options: CompileOptions) -> Any:
+        """Return the integer, core-mapped :class:`SpeckNetwork` (RuleViolationError if it does not fit)."""
+        res = lower_graph(graph, options.dt_s, options.extra)
+        if res.network is None:
+            raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
+        return res.network
+
+    def lower(self, graph: Graph, options: CompileOptions) -> Lowered:
+        """Return the neutral chip configuration and run settings as payload, with the compile report."""
+        res = lower_graph(graph, options.dt_s, options.extra)
+        if res.network is None:
+            raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
+        net = res.network
+        stride = net.readout.channel_stride if net.readout is not None else 1
+        run = {"spike_mode": options.extra.get("spike_mode", "single"),
+               "output_layer": res.output_layer, "output_shape": list(res.output_shape),
+               "output_channel_stride": stride}
+        payload = {CONFIG_BLOB: net.to_json().encode(), RUN_BLOB: canonical_json(run)}
+        warnings = []
+        for n, q in res.quant_reports.items():
+            if sum(q.clipped.values()):
+                warnings.append(f"{n}: {sum(q.clipped.values())} value(s) saturated in quantisation")
+            zeroed = q.rounded_to_zero.get("weights", 0)
+            if zeroed:
+                warnings.append(f"{n}: {zeroed} non-zero weight(s) rounded to 0 (scale {q.scale:.4g}, "
+                                f"limited by {q.limited_by})")
+        report = {
+            "warnings": warnings,
+            "chip": net.chip_name,
+            "mapping": {lyr.name: lyr.core for lyr in net.layers},
+            "memory": memory_report(net),
+            "quantization": {n: r.to_dict() for n, r in res.quant_reports.items()},
+            "speck_notes": list(res.notes),
+            "simulator_model": list(MODEL_NOTES),
+        }
+        core_map = options.extra.get("core_map")
+        if core_map:
+            from snnc.targets.speck.mapping import draw_core_map
+
+            report["core_map_png"] = str(draw_core_map(net, str(core_map)))
+        return Lowered(payload, report)
+
+    @staticmethod
+    def _load(payload: Mapping[str, bytes]) -> tuple[Any, dict]:
+        from snnc.targets.speck.network import network_from_config
+
+        if CONFIG_BLOB not in payload or RUN_BLOB not in payload:
+            raise ArtifactError(f"Speck artifact lacks {CONFIG_BLOB} or {RUN_BLOB}")
+        return network_from_config(payload[CONFIG_BLOB].decode()), json.loads(payload[RUN_BLOB])
+
+    def simulate(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
+                 record: bool = False) -> Result:
+        """Run the integer reference simulator on dense event counts (batch, T, C, H, W)."""
+        from snnc.targets.speck.simulator import simulate
+
+        net, run = self._load(payload)
+        res = simulate(net, np.asarray(inputs), spike_mode=run["spike_mode"], record_states=record)
+        out = res.spikes[run["output_layer"]][:, :, :: int(run.get("output_channel_stride", 1))]
+        output = out.reshape(out.shape[0], out.shape[1], *run["output_shape"])
+        states = {}
+        if record and res.states is not None:
+            states = {n: {"spikes": res.spikes[n], "v": res.states[n]} for n in res.spikes}
+        return Result(output=output, states=states, spike_counts=dict(res.spike_counts),
+                      synops=dict(res.synops),
+                      neurons={l.name: int(np.prod(l.neuron_shape)) for l in net.layers},
+                      meta={"backend": "sim", "target": self.name, "spike_mode": run["spike_mode"],
+                            "state_overflow": dict(res.state_overflow)})
+
+    def run(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
+            backend: str = "sim", record: bool = False) -> Result:
+        """Run on ``"sim"`` (reference simulator) or ``"device"`` (a Speck devkit through samna)."""
+        if backend == "sim":
+            return self.simulate(payload, manifest, inputs, record=record)
+        if backend != "device":
+            raise BackendUnavailableError(f"target '{self.name}' has no backend '{backend}'",
+                                          hint=f"available backends: {', '.join(self.backends)}")
+        return self._run_device(payload, manifest, inputs, record)
+
+    def _run_device(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any],
+                    inputs: np.ndarray, record: bool) -> Result:
+        """Stream each batch item to a devkit and bin the output layer's spikes by time step."""
+        from snnc.targets.speck.device import SpeckDevice
+
+        if record:
+            raise UnsupportedError("recording states is not possible on the Speck device",
+                                   hint="use backend 'sim' for states")
+        net, run = self._load(payload)
+        if net.dvs is not None:
+            raise UnsupportedError("device runs with DVS-layer input pooling are not implemented",
+                                   hint="pool the input events before the chip, or use backend 'sim'")
+        dev = SpeckDevice()  # raises BackendUnavailableError without samna or devkit
+        try:
+            dev.upload(payload[CONFIG_BLOB].decode())
+            dt_s = float(manifest["options"]["dt_s"])
+            x = np.asarray(inputs)
+            out_layer = net.layers[net.layer_index(run["output_layer"])]
+            f, h, w = out_layer.neuron_shape
+            outputs = np.zeros((x.shape[0], x.shape[1], f, h, w), dtype=np.int64)
+            for b in range(x.shape[0]):
+                for t_us, core, feat, yy, xx in dev.run(x[b], net.layers[net.entry_layers()[0]].core, dt_s):
+                    step = int(t_us // (dt_s * 1e6))
+                    if core == out_layer.core and 0 <= step < x.shape[1]:
+                        outputs[b, step, feat, yy, xx] += 1
+        finally:
+            dev.close()
+        outputs = outputs[:, :, :: int(run.get("output_channel_stride", 1))]
+        output = outputs.reshape(x.shape[0], x.shape[1], *run["output_shape"])
+        return Result(output=output, meta={"backend": "device", "device": dev.device})
