@@ -47,7 +47,7 @@ def _json_default(o: Any) -> Any:
 def array_bytes(a: np.ndarray) -> bytes:
     """Return ``a`` in ``.npy`` format (deterministic)."""
     buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
+    np.lib.format.write_array(buf, np.asarray(a, order="C"), allow_pickle=False)
     return buf.getvalue()
 
 

@@ -1,0 +1,191 @@
+"""Run snnc Loihi networks on Lava's bit-accurate CPU models (``Loihi2SimCfg(select_tag="fixed_pt")``).
+
+This file runs inside the Lava virtual environment (Python 3.10, numpy < 2, no torch). It is a
+standalone script: it imports nothing from snnc, so that snnc's own (torch-using) modules stay out
+of the Lava interpreter. Usage::
+
+    python lava_worker.py IN.npz OUT.npz
+
+``IN.npz`` holds ``num_jobs`` and, per job ``j``, ``job{j}/net/<key>`` (a
+``LoihiNetwork.to_dict()``), ``job{j}/spikes`` (B, T, *input_shape) and ``job{j}/record_states``.
+``OUT.npz`` gets, per job and layer ``i`` with neurons, ``job{j}/spikes/{i}`` (B, T, *shape) uint8
+and, if asked, ``job{j}/u/{i}`` and ``job{j}/v/{i}`` int32, plus ``job{j}/build_s``,
+``job{j}/run_s`` and ``lava_version``. Samples of a batch run one after another in one Lava run;
+between samples every LIF's ``u``, ``v`` and every synapse's buffer are set back to zero.
+Exit codes: 0 ok, 1 error (traceback on stderr), 3 Lava not importable.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from typing import Any, Dict, List, Mapping, Tuple
+
+import numpy as np
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_NO_LAVA = 3
+
+
+def _layers(net: Mapping[str, np.ndarray]) -> Tuple[Tuple[int, ...], List[Dict[str, Any]]]:
+    """Parse the flat dict of ``LoihiNetwork.to_dict`` (format version 1) into plain dicts."""
+    if str(net["format"]) != "snnc.loihi.network" or int(net["version"]) != 1:
+        raise ValueError(f"unsupported network dict {str(net['format'])!r} v{int(net['version'])}")
+    layers = []
+    for i in range(int(net["num_layers"])):
+        p = f"layers/{i}/"
+        ly: Dict[str, Any] = {k[len(p):]: net[k] for k in net if k.startswith(p)}
+        ly["kind"] = str(ly["kind"])
+        ly["name"] = str(ly["name"])
+        ly["source"] = int(ly["source"])
+        ly["input_shape"] = tuple(int(s) for s in ly["input_shape"])
+        ly["output_shape"] = tuple(int(s) for s in ly["output_shape"])
+        layers.append(ly)
+    return tuple(int(s) for s in net["input_shape"]), layers
+
+
+def _to_lava_order(a: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> Lava's (W, H, C) for 3-D arrays; others unchanged."""
+    return a.transpose(2, 1, 0) if a.ndim == 3 else a
+
+
+def run_job(net: Mapping[str, np.ndarray], spikes: np.ndarray, record_states: bool) -> Dict[str, np.ndarray]:
+    """Build the Lava processes for one network, run every sample, return spikes (and u, v) per layer."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.conv.process import Conv
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF
+    from lava.proc.monitor.process import Monitor
+    from lava.utils.weightutils import SignMode
+
+    t0 = time.perf_counter()
+    in_shape, layers = _layers(net)
+    b, t_steps = int(spikes.shape[0]), int(spikes.shape[1])
+    total = b * t_steps
+    x = np.asarray(spikes).reshape(total, *in_shape).astype(np.int32)
+    # RingBuffer data: (*shape_in_lava_order, time)
+    data = x.transpose(3, 2, 1, 0) if len(in_shape) == 3 else x.reshape(total, -1).T
+    src = RingBuffer(data=np.ascontiguousarray(data))
+    ports: Dict[int, Tuple[Any, Tuple[int, ...]]] = {-1: (src.s_out, in_shape)}
+    neurons: Dict[int, Any] = {}
+    synapses: Dict[int, Tuple[Any, str]] = {}
+    monitors: Dict[int, Dict[str, Any]] = {}
+    for i, ly in enumerate(layers):
+        port, shape = ports[ly["source"]]
+        if ly["kind"] == "flatten":
+            flat = port.transpose([2, 1, 0]).flatten() if len(shape) == 3 else port
+            ports[i] = (flat, ly["output_shape"])
+            continue
+        w = np.asarray(ly["weights"]).astype(np.int64)
+        if ly["kind"] == "dense":
+            syn = Dense(weights=w, weight_exp=int(ly["weight_exp"]), num_weight_bits=int(ly["num_weight_bits"]),
+                        sign_mode=SignMode(int(ly["sign_mode"])))
+            buf = "a_buff"
+        else:
+            c_in, h_in, w_in = ly["input_shape"]
+            # PyTorch (O, I/g, kh, kw) cross-correlation -> Lava (O, kw, kh, I/g) convolution (as netx does)
+            lw = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
+            sh, sw = (int(s) for s in ly["stride"])
+            ph, pw = (int(s) for s in ly["padding"])
+            dh, dw = (int(s) for s in ly["dilation"])
+            syn = Conv(weight=lw, input_shape=(w_in, h_in, c_in), stride=(sw, sh), padding=(pw, ph),
+                       dilation=(dw, dh), groups=int(ly["groups"]))
+            buf = "a_buf"
+        out_shape = ly["output_shape"]
+        lava_shape = tuple(reversed(out_shape)) if len(out_shape) == 3 else out_shape
+        bias = np.broadcast_to(np.asarray(ly["bias_mant"], dtype=np.int64), out_shape)
+        lif = LIF(shape=lava_shape, du=int(ly["du"]) - 1, dv=int(ly["dv"]), vth=int(ly["vth_mant"]),
+                  bias_mant=np.ascontiguousarray(_to_lava_order(bias)), bias_exp=int(ly["bias_exp"]))
+        port.connect(syn.s_in)
+        syn.a_out.connect(lif.a_in)
+        ports[i] = (lif.s_out, out_shape)
+        neurons[i] = lif
+        synapses[i] = (syn, buf)
+        mons: Dict[str, Any] = {"spikes": Sink(shape=lava_shape, buffer=total)}  # cheaper than a Monitor
+        lif.s_out.connect(mons["spikes"].a_in)
+        if record_states:
+            mons["u"], mons["v"] = Monitor(), Monitor()
+            mons["u"].probe(lif.u, total)
+            mons["v"].probe(lif.v, total)
+        monitors[i] = mons
+    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    first = neurons[min(neurons)]
+    t1 = time.perf_counter()
+    out: Dict[str, np.ndarray] = {}
+    try:
+        for s in range(b):
+            first.run(condition=RunSteps(num_steps=t_steps), run_cfg=cfg)
+            if s + 1 < b:
+                for i, lif in neurons.items():
+                    lif.u.set(np.zeros(lif.u.shape, dtype=np.int64))
+                    lif.v.set(np.zeros(lif.v.shape, dtype=np.int64))
+                    syn, buf = synapses[i]
+                    var = getattr(syn, buf)
+                    var.set(np.zeros(var.shape, dtype=np.int64))
+        t2 = time.perf_counter()
+        for i, mons in monitors.items():
+            shape = layers[i]["output_shape"]
+            for key, mon in mons.items():
+                if key == "spikes":
+                    arr = np.moveaxis(np.asarray(mon.data.get()), -1, 0)  # (total, *lava_shape)
+                else:
+                    got = mon.get_data()
+                    proc = next(iter(got.values()))
+                    arr = np.asarray(next(iter(proc.values())))  # (total, *lava_shape), float
+                if arr.ndim == 4:
+                    arr = arr.transpose(0, 3, 2, 1)
+                arr = arr.reshape(b, t_steps, *shape)
+                dtype = np.uint8 if key == "spikes" else np.int32
+                out[f"{key}/{i}"] = np.rint(arr).astype(dtype)
+    finally:
+        first.stop()
+    out["build_s"] = np.array(t1 - t0)
+    out["run_s"] = np.array(t2 - t1)
+    return out
+
+
+def run_jobs(inp: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """Run every job of an input mapping (see module doc) and return the output mapping."""
+    import lava
+
+    result: Dict[str, np.ndarray] = {"lava_version": np.array(getattr(lava, "__version__", "unknown"))}
+    for j in range(int(inp["num_jobs"])):
+        p = f"job{j}/"
+        net = {k[len(p) + 4:]: inp[k] for k in inp if k.startswith(p + "net/")}
+        res = run_job(net, np.asarray(inp[p + "spikes"]), bool(inp[p + "record_states"]))
+        result.update({p + k: v for k, v in res.items()})
+    return result
+
+
+def main(argv: List[str]) -> int:
+    """Command-line entry: ``lava_worker.py IN.npz OUT.npz``."""
+    if len(argv) != 3:
+        sys.stderr.write("usage: lava_worker.py IN.npz OUT.npz\n")
+        return EXIT_ERROR
+    try:
+        import lava  # noqa: F401
+        import lava.proc.lif.models  # noqa: F401
+    except ImportError as exc:
+        sys.stderr.write(f"snnc-lava-worker: cannot import Lava: {exc}\n")
+        return EXIT_NO_LAVA
+    try:
+        with np.load(argv[1], allow_pickle=False) as f:
+            inp = {k: f[k] for k in f.files}
+        out = run_jobs(inp)
+        tmp = argv[2] + ".part.npz"
+        np.savez(tmp, **out)
+        import os
+
+        os.replace(tmp, argv[2])
+    except Exception:  # report everything to the caller, which raises a SnncError
+        traceback.print_exc()
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,175 @@
+"""Loihi 2 rules: small named functions, each returning a list of :class:`~snnc.errors.Violation`.
+
+Chip figures (public): Intel Labs, "Taking Neuromorphic Computing to the Next Level with Loihi 2",
+technology brief, 2021: 128 neuromorphic cores per chip, up to 1 million neurons and up to 120
+million synapses per chip. From these snnc assumes 8192 neurons per core (128 x 8192 = 2**20) and
+that every layer takes whole cores. The per-core synapse memory, fan-in and fan-out of Loihi 2
+are not public (Loihi 1 had 1024 compartments, 4096 input and 4096 output axons per core: Davies
+et al., IEEE Micro 38(1), 2018); snnc reports fan-in/out against the Loihi 1 figures as
+warnings only. Register widths are those of Lava's bit-accurate CPU model (lava-nc 0.10):
+8-bit weight mantissas, 12-bit decays, 13-bit bias mantissa with 3-bit exponent, 17-bit
+threshold mantissa, 24-bit u and v.
+
+Two families: model rules look at one fused graph layer before lowering (what the chip's CUBA
+LIF can compute), network rules look at the integer :class:`LoihiNetwork` (registers and sizes).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, List
+
+import numpy as np
+
+from snnc.compiler.graph import Affine, Conv2d, Flatten, Graph, Layer, Node, Scale, SumPool2d
+from snnc.errors import Violation
+from snnc.targets.loihi.network import LoihiNetwork
+
+CORES_PER_CHIP = 128
+NEURONS_PER_CORE = 8192
+NEURONS_PER_CHIP = CORES_PER_CHIP * NEURONS_PER_CORE
+SYNAPSES_PER_CHIP = 120_000_000
+LOIHI1_AXONS_PER_CORE = 4096
+#: Neuron kinds the CUBA LIF of Lava's fixed_pt model can express.
+SUPPORTED_NEURONS = ("LIF", "CubaLIF", "IF", "Threshold")
+
+NetworkRule = Callable[[LoihiNetwork], List[Violation]]
+
+
+# ------------------------------------------------------------------ model rules
+def rule_neuron_kind(name: str, neuron: Node) -> List[Violation]:
+    """Only spiking kinds a CUBA LIF can express (LIF, CubaLIF, IF, Threshold)."""
+    if neuron is None:
+        return [Violation("loihi.neuron.missing", name, "a synapse chain without a neuron (weighted readout)",
+                          "every Loihi layer ends in LIF neurons", "end the model with a spiking layer")]
+    if neuron.kind not in SUPPORTED_NEURONS:
+        return [Violation("loihi.neuron.kind", name, neuron.kind, "/".join(SUPPORTED_NEURONS),
+                          "non-spiking readouts (LI, CubaLI, I) do not map to Loihi's CUBA LIF; use a spiking "
+                          "output layer and count its spikes")]
+    return []
+
+
+def rule_reset_to_zero(name: str, neuron: Node) -> List[Violation]:
+    """Loihi's LIF resets v to 0 after a spike."""
+    reset = getattr(neuron, "v_reset", None)
+    if reset is not None and np.any(np.asarray(reset) != 0):
+        return [Violation("loihi.neuron.reset", name, f"v_reset in [{np.min(reset)}, {np.max(reset)}]", "0",
+                          "train with reset to zero (Lava's LIF sets v = 0 after a spike)")]
+    return []
+
+
+def rule_positive_threshold(name: str, neuron: Node) -> List[Violation]:
+    """Thresholds must be positive (the integer threshold is vth_mant << 6 >= 0 on a positive scale)."""
+    th = getattr(neuron, "v_threshold", getattr(neuron, "threshold", None))
+    if th is not None and np.any(np.asarray(th) <= 0):
+        return [Violation("loihi.neuron.threshold", name, f"min threshold {np.min(th)}", "> 0")]
+    return []
+
+
+def rule_uniform_decay(name: str, neuron: Node) -> List[Violation]:
+    """du and dv are one value per layer in Lava's LIF: time constants must be uniform."""
+    out = []
+    for field in ("tau", "tau_mem", "tau_syn"):
+        tau = getattr(neuron, field, None)
+        if tau is not None and np.asarray(tau).size > 1 and not np.allclose(tau, np.asarray(tau).reshape(-1)[0]):
+            out.append(Violation("loihi.neuron.decay", name, f"{field} varies over neurons", "one value per layer",
+                                 "split the layer or train with a shared time constant"))
+    return out
+
+
+def rule_synapse_chain(name: str, layer: Layer) -> List[Violation]:
+    """A layer's synapses: [Flatten] Affine, Conv2d, or SumPool2d (each Loihi synapse feeds neurons directly)."""
+    kinds = [type(s) for s in layer.synapses if not isinstance(s, Scale)]
+    ok = kinds in ([Affine], [Flatten, Affine], [Conv2d], [SumPool2d], [Flatten, SumPool2d]) or \
+        (len(kinds) == 2 and kinds[0] is Flatten and issubclass(kinds[1], Affine)) or \
+        (len(kinds) == 1 and issubclass(kinds[0], (Affine, Conv2d, SumPool2d)))
+    if ok:
+        return []
+    found = " -> ".join(s.kind for s in layer.synapses) or "no synapse"
+    return [Violation("loihi.layer.synapses", name, found, "[Flatten ->] Affine | Conv2d | SumPool2d",
+                      "on Loihi every synapse feeds LIF neurons; put a neuron between stacked synapses")]
+
+
+def rule_feed_forward(graph: Graph) -> List[Violation]:
+    """No recurrent edges yet (the spec keeps a source index for a later recurrent extension)."""
+    return [Violation("loihi.graph.recurrent", d, f"recurrent edge {s} -> {d}", "feed-forward graphs",
+                      "recurrent Loihi lowering is not implemented yet") for s, d in graph.recurrent_edges()]
+
+
+def rule_single_input(graph: Graph) -> List[Violation]:
+    """Each layer reads exactly one earlier layer or the input (no summed inputs, no Delay nodes)."""
+    out = []
+    for name, node in graph.nodes.items():
+        if node.kind in ("Input", "Output"):
+            continue
+        if not isinstance(node, Layer):
+            out.append(Violation("loihi.graph.node", name, node.kind, "fused layers only",
+                                 "the compiler could not fuse this node into a synapse -> neuron layer"))
+            continue
+        preds = graph.predecessors(name)
+        if len(preds) != 1:
+            out.append(Violation("loihi.graph.inputs", name, f"{len(preds)} inputs", "1",
+                                 "layers with summed inputs are not supported yet"))
+    return out
+
+
+# ------------------------------------------------------------------ network rules
+def rule_registers(net: LoihiNetwork) -> List[Violation]:
+    """Every integer fits Loihi's documented registers (weights, exponents, bias mantissa)."""
+    return net.range_violations()
+
+
+def rule_neurons_per_chip(net: LoihiNetwork) -> List[Violation]:
+    """At most 128 x 8192 neurons on one chip."""
+    n = sum(ly.num_neurons for ly in net.layers)
+    if n <= NEURONS_PER_CHIP:
+        return []
+    return [Violation("loihi.chip.neurons", net.name, n, NEURONS_PER_CHIP, "use fewer neurons or several chips")]
+
+
+def rule_cores_per_chip(net: LoihiNetwork) -> List[Violation]:
+    """Layers take whole cores of 8192 neurons; at most 128 cores."""
+    cores = sum(math.ceil(ly.num_neurons / NEURONS_PER_CORE) for ly in net.layers if ly.has_neurons)
+    if cores <= CORES_PER_CHIP:
+        return []
+    return [Violation("loihi.chip.cores", net.name, f"{cores} cores", CORES_PER_CHIP, "merge small layers")]
+
+
+def synapse_count(net: LoihiNetwork) -> int:
+    """Stored synapses: non-zero dense weights plus conv kernels (shared weights stored once per core)."""
+    total = 0
+    for ly in net.layers:
+        if not ly.has_neurons:
+            continue
+        w, _ = ly.effective_weights()
+        if ly.kind == "dense":
+            total += int(np.count_nonzero(w))
+        else:
+            total += int(np.count_nonzero(w)) * math.ceil(ly.num_neurons / NEURONS_PER_CORE)
+    return total
+
+
+def rule_synapses_per_chip(net: LoihiNetwork) -> List[Violation]:
+    """At most 120 million synapses on one chip."""
+    n = synapse_count(net)
+    if n <= SYNAPSES_PER_CHIP:
+        return []
+    return [Violation("loihi.chip.synapses", net.name, n, SYNAPSES_PER_CHIP, "prune or share weights")]
+
+
+NETWORK_RULES: List[NetworkRule] = [rule_registers, rule_neurons_per_chip, rule_cores_per_chip,
+                                    rule_synapses_per_chip]
+
+
+def check_network(net: LoihiNetwork) -> List[Violation]:
+    """Return the violations of every network rule."""
+    return [v for rule in NETWORK_RULES for v in rule(net)]
+
+
+def fan_warnings(net: LoihiNetwork) -> List[str]:
+    """Return warnings where a layer's fan-in exceeds Loihi 1's 4096 input axons per core (Loihi 2: not public)."""
+    out = []
+    for ly in net.layers:
+        if ly.kind == "dense" and ly.input_shape[0] > LOIHI1_AXONS_PER_CORE:
+            out.append(f"{ly.name}: fan-in {ly.input_shape[0]} exceeds Loihi 1's {LOIHI1_AXONS_PER_CORE} input "
+                       "axons per core (Loihi 2's limit is not public)")
+    return out

@@ -1,0 +1,426 @@
+"""Reference simulator of a :class:`LoihiNetwork`: Lava's fixed-point CUBA LIF, Dense and Conv, bit for bit.
+
+What it reproduces (read from lava-nc 0.10: lava/proc/lif/models.py ``AbstractPyLifModelFixed`` and
+``PyLifModelBitAcc``, lava/proc/dense/models.py ``AbstractPyDenseModelBitAcc``,
+lava/proc/conv/models.py ``PyConvModelFixed``, lava/proc/conv/utils.py, lava/utils/weightutils.py):
+
+* Dense: weights clipped to the sign mode's 8-bit range and truncated to ``num_weight_bits``;
+  ``a = sum(w over spiking inputs)`` shifted by ``weight_exp`` (arithmetic), sent through an int32
+  channel (wraps at 32 bits).
+* Conv: true convolution in Lava's (W, H, C) order with flipped kernels = cross-correlation in
+  PyTorch's order (what we store); no exponent, no clipping; the sum is cast to int32 and wrapped
+  to 24 bits (``signed_clamp``).
+* Every synapse delivers its output one step later (its ``a_buff`` holds the previous step's sum),
+  so layer ``l`` at step ``t`` sees the spikes its source emitted at ``t - 1``; step 0 sees zero.
+* LIF per step, in int32 arithmetic: ``u = trunc(u * (4096 - du) / 4096) + (a << 6)``, wrapped
+  *once*: values ``> 2**23`` lose ``2**24``, values ``<= -2**23`` gain ``2**24`` (so the range is
+  ``[-2**23, 2**23]``, not a two's-complement 24-bit wrap); ``v = trunc(v * (4096 - dv) / 4096) + u
+  + (bias_mant << bias_exp)`` saturated to ``[-2**23 + 1, 2**23 - 1]``; spike when
+  ``v > vth_mant << 6``; then ``v = 0`` for spiking neurons (``u`` is not reset, no refractory time).
+
+Everything is vectorised over batch and neurons; time is the only Python loop (per layer, because
+a feed-forward layer's whole input is known once its source is done). Integer arithmetic is done
+in float64, which is exact: every intermediate is an integer below 2**46 in magnitude. Synaptic
+sums of binary spikes are computed in float32 only when the layer's largest ``sum(|w|)`` over an
+output is below 2**24 (then every partial sum is an exactly representable integer), else float64.
+int32 overflow and the 24-bit wraps are emulated only when a per-layer bound says they can happen.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from snnc.errors import InputError, ShapeError
+from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork
+
+log = logging.getLogger(__name__)
+
+UV_MAX = 1 << 23  # Lava's max_uv_val
+V_MIN, V_MAX = -(1 << 23) + 1, (1 << 23) - 1
+_F32_EXACT = float(1 << 24)
+_TWO32 = float(1 << 32)
+_TWO31 = float(1 << 31)
+_MAX_CHUNK_BYTES = 64 << 20
+
+
+@dataclass
+class SimResult:
+    """Per-layer outputs of :func:`simulate`; lists are indexed like ``network.layers``.
+
+    ``spikes[i]``: (B, T, *output_shape) bool (flatten layers: the reshaped source spikes).
+    ``u[i]``, ``v[i]``: (B, T, *output_shape) int32 states after each step, or None (not recorded,
+    or a flatten layer). ``spike_counts[i]``, ``synops[i]``: (B,) int64 totals per sample; synops are
+    NeuroBench's effective accumulates: for every input spike, the number of non-zero effective
+    weights it drives. ``weight_reports[i]``: how many weights Lava clipped or truncated.
+    """
+
+    spikes: List[np.ndarray]
+    u: List[Optional[np.ndarray]]
+    v: List[Optional[np.ndarray]]
+    spike_counts: List[np.ndarray]
+    synops: List[np.ndarray]
+    weight_reports: List[Dict[str, int]] = field(default_factory=list)
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output(self) -> np.ndarray:
+        """Spikes of the last layer, (B, T, *output_shape)."""
+        return self.spikes[-1]
+
+
+def _check_input(net: LoihiNetwork, spikes: np.ndarray) -> np.ndarray:
+    x = np.asarray(spikes)
+    if x.ndim != 2 + len(net.input_shape) or tuple(x.shape[2:]) != tuple(net.input_shape):
+        raise ShapeError(f"input spikes must be (batch, T, {', '.join(map(str, net.input_shape))}), "
+                         f"found {tuple(x.shape)}")
+    if x.dtype != np.bool_:
+        if x.dtype.kind not in "iuf":
+            raise InputError(f"input spikes must be bool or 0/1 numbers, found dtype {x.dtype}")
+        if x.size and not np.all((x == 0) | (x == 1)):
+            raise InputError("input spikes must be binary (0 or 1); Loihi's Dense/Conv here take unary spikes",
+                             hint="encode graded inputs as spike trains first")
+        x = x != 0
+    return x
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency of snnc, but keep numpy-only use working
+        return None
+    return torch
+
+
+class DenseKernel:
+    """Exact synaptic sums ``x @ w.T`` of binary rows ``x`` for one integer weight matrix (N, K).
+
+    The matrix is converted once. Sums come back as float32 when every partial sum is an integer
+    below 2**24 in magnitude (the largest ``sum(|w|)`` over outputs is below 2**24), else float64
+    (below 2**53, else :class:`ShapeError`): either way every value is an exact integer.
+    Methods: ``"blas"`` (matmul), ``"gather"`` (torch ``embedding_bag`` summing the weight rows of
+    the spiking inputs; fast for sparse spikes), ``"auto"`` (gather when torch is present and at
+    most 30 % of the inputs spike).
+    """
+
+    def __init__(self, w_eff: np.ndarray, method: str = "auto") -> None:
+        if method not in ("auto", "blas", "gather"):
+            raise ValueError(f"unknown accumulate method {method!r}")
+        self.n, self.k = int(w_eff.shape[0]), int(w_eff.shape[1])
+        bound = float(np.abs(w_eff).sum(axis=1).max()) if w_eff.size else 0.0
+        if bound >= float(1 << 53):
+            raise ShapeError("dense fan-in too large for exact float64 accumulation")
+        self.dtype = np.float32 if bound < _F32_EXACT else np.float64
+        self.wt = np.ascontiguousarray(w_eff.T, dtype=self.dtype)  # (K, N)
+        self.method = method
+        torch = _torch() if method != "blas" and self.dtype == np.float32 else None
+        self._torch = torch
+        self._table = torch.from_numpy(self.wt) if torch is not None else None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Return the exact sums (M, N) for binary ``x`` (M, K) as float32 or float64."""
+        m = x.shape[0]
+        if m == 0 or self.n == 0 or self.k == 0:
+            return np.zeros((m, self.n), dtype=self.dtype)
+        idx = None
+        if self._table is not None and self.method in ("auto", "gather"):
+            idx = np.flatnonzero(x)  # row-major, so rows ascend
+            if self.method == "auto" and idx.size > 0.3 * x.size:
+                idx = None
+        if idx is not None:
+            torch = self._torch
+            offsets = np.searchsorted(idx, np.arange(m, dtype=np.int64) * self.k)
+            out = torch.nn.functional.embedding_bag(torch.from_numpy(idx % self.k), self._table,
+                                                    torch.from_numpy(offsets), mode="sum")
+            return out.numpy()
+        return x.astype(self.dtype) @ self.wt
+
+
+def dense_accumulate(x: np.ndarray, w_eff: np.ndarray, method: str = "auto") -> np.ndarray:
+    """Return ``x @ w_eff.T`` exactly (float holding integers) for binary ``x`` (M, K); see :class:`DenseKernel`."""
+    return DenseKernel(w_eff, method)(x)
+
+
+def conv_accumulate(x: np.ndarray, layer: LoihiLayer, w_eff: np.ndarray) -> np.ndarray:
+    """Return the exact cross-correlation (int64, (M, O, H', W')) of binary inputs (M, C, H, W)."""
+    m = x.shape[0]
+    c, h, w = layer.input_shape
+    o, oh, ow = layer.output_shape
+    g = layer.groups
+    cg, og = c // g, o // g
+    kh, kw = layer.kernel_size
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    bound = float(np.abs(w_eff).reshape(o, -1).sum(axis=1).max()) if w_eff.size else 0.0
+    dt = np.float32 if bound < _F32_EXACT else np.float64
+    wmat = w_eff.reshape(g, og, cg * kh * kw).transpose(0, 2, 1).astype(dt)  # (G, Cg*kh*kw, Og)
+    out = np.empty((m, o, oh, ow), dtype=np.int64)
+    row_bytes = oh * ow * c * kh * kw * np.dtype(dt).itemsize
+    chunk = max(1, min(m, _MAX_CHUNK_BYTES // max(row_bytes, 1)))
+    ext_h, ext_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    for s in range(0, m, chunk):
+        xb = np.pad(x[s:s + chunk], ((0, 0), (0, 0), (ph, ph), (pw, pw))).astype(dt)
+        win = np.lib.stride_tricks.sliding_window_view(xb, (ext_h, ext_w), axis=(2, 3))
+        win = win[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :oh, :ow]  # (mb, C, oh, ow, kh, kw)
+        mb = xb.shape[0]
+        pat = win.reshape(mb, g, cg, oh, ow, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
+        pat = pat.reshape(g, mb * oh * ow, cg * kh * kw)
+        res = np.matmul(pat, wmat)  # (G, mb*oh*ow, Og)
+        res = res.reshape(g, mb, oh, ow, og).transpose(1, 0, 4, 2, 3).reshape(mb, o, oh, ow)
+        out[s:s + mb] = res
+    return out
+
+
+def fan_out(layer: LoihiLayer, w_eff: np.ndarray) -> np.ndarray:
+    """Return, per input neuron (input shape), the number of non-zero effective weights it drives."""
+    if layer.kind == "dense":
+        return np.count_nonzero(w_eff, axis=0).astype(np.int64)
+    c, h, w = layer.input_shape
+    o, oh, ow = layer.output_shape
+    g = layer.groups
+    cg, og = c // g, o // g
+    kh, kw = layer.kernel_size
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    nzc = (w_eff != 0).reshape(g, og, cg, kh, kw).sum(axis=1).reshape(c, kh, kw)  # per input channel
+    fan = np.zeros((c, h, w), dtype=np.int64)
+    for i in range(kh):  # loop over kernel offsets only
+        rows = np.arange(oh) * sh - ph + i * dh
+        rows = rows[(rows >= 0) & (rows < h)]
+        for j in range(kw):
+            cols = np.arange(ow) * sw - pw + j * dw
+            cols = cols[(cols >= 0) & (cols < w)]
+            fan[:, rows[:, None], cols[None, :]] += nzc[:, i, j][:, None, None]
+    return fan
+
+
+def _wrap32(a: np.ndarray) -> np.ndarray:
+    """Wrap float64-held integers into int32 two's complement (exact for |a| < 2**53)."""
+    return a - _TWO32 * np.floor((a + _TWO31) / _TWO32)
+
+
+def _absmax(a: np.ndarray) -> float:
+    """Return max |a| without an abs temporary (0 for empty arrays)."""
+    return max(float(a.max()), -float(a.min())) if a.size else 0.0
+
+
+@dataclass
+class PreparedLayer:
+    """What a layer needs at run time, computed once: effective weights, fan-out, bias, report."""
+
+    layer: LoihiLayer
+    w_eff: Optional[np.ndarray]
+    fan: Optional[np.ndarray]
+    bias: Optional[np.ndarray]
+    report: Dict[str, int]
+    kernel: Optional[DenseKernel] = None
+
+    @classmethod
+    def of(cls, layer: LoihiLayer, accumulate: str = "auto") -> "PreparedLayer":
+        """Prepare one layer."""
+        if not layer.has_neurons:
+            return cls(layer, None, None, None, {})
+        w_eff, report = layer.effective_weights()
+        if any(report.values()):
+            log.info("layer %s: Lava changes weights: %s", layer.name, report)
+        bias = layer.effective_bias().reshape(-1).astype(np.float64)
+        kernel = DenseKernel(w_eff, accumulate) if layer.kind == "dense" else None
+        return cls(layer, w_eff, fan_out(layer, w_eff).reshape(-1), bias if np.any(bias) else None, report, kernel)
+
+
+def synaptic_input(layer: LoihiLayer, x_tm: np.ndarray, w_eff: np.ndarray, method: str = "auto",
+                   kernel: Optional[DenseKernel] = None) -> Tuple[np.ndarray, float]:
+    """Return what Lava's LIF adds to ``u`` each step, ``a << 6`` as (T, B, N) float64, and a bound on |.|.
+
+    ``x_tm``: the source's spikes, time-major (T, B, *input_shape) bool. Includes the one-step
+    delay (step 0 gets zero) and Lava's int32 channel / 24-bit conv wraps.
+    """
+    t, b = x_tm.shape[:2]
+    n = layer.num_neurons
+    act = np.empty((t, b, n), dtype=np.float64)
+    if t == 0:
+        return act, 0.0
+    act[0] = 0.0
+    dst = act[1:].reshape((t - 1) * b, n)
+    rows = x_tm[:-1].reshape((t - 1) * b, *layer.input_shape)  # the last step's sum is never delivered
+    if layer.kind == "dense":
+        kernel = kernel or DenseKernel(w_eff, method)
+        acc = kernel(rows.reshape((t - 1) * b, int(np.prod(layer.input_shape))))
+        e = layer.weight_exp
+        scale = float(2 ** e) if e >= 0 else 1.0 / float(2 ** -e)
+        bound = _absmax(acc) * scale + (1.0 if e < 0 else 0.0)  # floor may add one in magnitude
+        if bound < _TWO31 / 64:
+            if e >= 0:
+                np.multiply(acc, scale * 64.0, out=dst)
+            else:
+                np.multiply(acc, scale, out=dst)
+                np.floor(dst, out=dst)
+                dst *= 64.0
+            return act, bound * 64.0
+        a = acc.astype(np.float64) * scale
+        if e < 0:
+            np.floor(a, out=a)
+        dst[...] = _wrap32(_wrap32(a) * 64.0)  # the int32 channel and the int32 ``<< 6`` wrap
+        return act, _absmax(dst)
+    a = conv_accumulate(rows, layer, w_eff).astype(np.float64)
+    if _absmax(a) >= UV_MAX:  # signed_clamp(x, bits=24)
+        a = np.mod(a + UV_MAX, float(1 << 24)) - UV_MAX
+    np.multiply(a.reshape(dst.shape), 64.0, out=dst)
+    return act, _absmax(dst)
+
+
+def lif_run(act: np.ndarray, layer: LoihiLayer, record_states: bool = False, amax: Optional[float] = None,
+            bias: Optional[np.ndarray] = None) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+    """Run the fixed-point LIF over time on activations ``act`` (T, B, N); return spikes and states.
+
+    Spikes are (T, B, N) bool; states (T, B, N) int32 or None. ``act`` may be overwritten.
+    ``amax`` (max |act|) and ``bias`` (effective bias per neuron, float64, None if all zero) are
+    computed when not given.
+    """
+    t_steps, b, n = act.shape
+    fu = (4096 - layer.du) / 4096.0
+    fv = (4096 - layer.dv) / 4096.0
+    vth = float(layer.vth_mant << 6)
+    if bias is None:
+        eb = layer.effective_bias().reshape(n).astype(np.float64)
+        bias = eb if np.any(eb) else None
+    has_bias = bias is not None
+    bmax = _absmax(bias) if bias is not None else 0.0
+    if amax is None:
+        amax = _absmax(act)
+    # Bounds decide which of Lava's wraps can ever happen in this run (|trunc(x)| <= |x|).
+    u_bound = amax * (t_steps if layer.du == 0 else min(t_steps, 4096.0 / layer.du))
+    if u_bound >= UV_MAX and act.size:  # a tighter, per-neuron bound: the sum of |act| over time
+        u_bound = min(u_bound, float(np.abs(act).sum(axis=0).max()))
+    if u_bound < UV_MAX:
+        regime = "plain"
+    elif amax <= float(1 << 24):
+        regime = "wrap"
+        u_bound = float(UV_MAX)
+    else:
+        regime = "int32"
+        u_bound = _TWO31
+    v_bound = (u_bound + bmax) * (t_steps if layer.dv == 0 else min(t_steps, 4096.0 / layer.dv))
+    need_clip = regime == "int32" or v_bound > V_MAX
+    spikes = np.zeros((t_steps, b, n), dtype=bool)
+    rec_u = np.empty((t_steps, b, n), dtype=np.float64) if record_states else None
+    rec_v = np.empty((t_steps, b, n), dtype=np.float64) if record_states else None
+    u = np.zeros((b, n), dtype=np.float64)
+    v = np.zeros((b, n), dtype=np.float64)
+    for t in range(t_steps):
+        # ---- current
+        if layer.du == 4096:
+            u = act[t]
+        else:
+            if layer.du != 0:
+                np.multiply(u, fu, out=u)
+                np.trunc(u, out=u)
+            np.add(u, act[t], out=u)
+        if regime == "int32":
+            u = _wrap32(u)
+        if regime != "plain" and (u.max() > UV_MAX or u.min() <= -UV_MAX):
+            np.subtract(u, float(1 << 24), out=u, where=u > UV_MAX)
+            np.add(u, float(1 << 24), out=u, where=u <= -UV_MAX)
+        # ---- voltage
+        if layer.dv == 4096:
+            np.copyto(v, u)
+        else:
+            if layer.dv != 0:
+                np.multiply(v, fv, out=v)
+                np.trunc(v, out=v)
+            np.add(v, u, out=v)
+        if has_bias:
+            np.add(v, bias, out=v)
+        if regime == "int32":
+            v = _wrap32(v)
+        if need_clip:
+            np.clip(v, V_MIN, V_MAX, out=v)
+        s = np.greater(v, vth, out=spikes[t])
+        np.copyto(v, 0.0, where=s)
+        if record_states:
+            rec_u[t] = u  # type: ignore[index]
+            rec_v[t] = v  # type: ignore[index]
+    if record_states:
+        return spikes, rec_u.astype(np.int32), rec_v.astype(np.int32)  # type: ignore[union-attr]
+    return spikes, None, None
+
+
+class LoihiSimulator:
+    """The reference simulator prepared for one network (effective weights etc. computed once)."""
+
+    def __init__(self, net: LoihiNetwork, accumulate: str = "auto", threads: Optional[int] = None) -> None:
+        self.net = net
+        self.accumulate = accumulate
+        #: Threads for the neuron updates (numpy releases the GIL); None = 1 (the synaptic sums already
+        #: use BLAS / torch threads; on a busy 2-core machine more threads were not faster).
+        self.threads = 1 if threads is None else max(1, min(int(threads), os.cpu_count() or 1))
+        self.layers = [PreparedLayer.of(ly, accumulate) for ly in net.layers]
+
+    def run(self, spikes: np.ndarray, record_states: bool = False) -> SimResult:
+        """Run on binary input spikes (B, T, *input_shape); see :func:`simulate`."""
+        net = self.net
+        x = _check_input(net, spikes)
+        b, t_steps = x.shape[:2]
+        x_tm = np.ascontiguousarray(np.moveaxis(x, 1, 0))  # (T, B, ...)
+        outs_tm: List[np.ndarray] = []
+        res = SimResult(spikes=[], u=[], v=[], spike_counts=[], synops=[], weight_reports=[],
+                        meta={"batch": b, "steps": t_steps, "simulator": "snnc.loihi.reference"})
+        for pl in self.layers:
+            ly = pl.layer
+            src = x_tm if ly.source < 0 else outs_tm[ly.source]
+            res.weight_reports.append(dict(pl.report))
+            if not ly.has_neurons:
+                out = src.reshape(t_steps, b, *ly.output_shape)
+                outs_tm.append(out)
+                res.spikes.append(np.moveaxis(out, 0, 1))
+                res.u.append(None)
+                res.v.append(None)
+                res.spike_counts.append(np.zeros(b, dtype=np.int64))
+                res.synops.append(np.zeros(b, dtype=np.int64))
+                continue
+            assert pl.w_eff is not None and pl.fan is not None
+            act, amax = synaptic_input(ly, src, pl.w_eff, self.accumulate, pl.kernel)
+            s, u, v = self._lif(act, ly, record_states, amax, pl.bias)
+            del act
+            out = s.reshape(t_steps, b, *ly.output_shape)
+            outs_tm.append(out)
+            res.spikes.append(np.moveaxis(out, 0, 1))
+            shape = (b, t_steps, *ly.output_shape)
+            res.u.append(None if u is None else np.moveaxis(u, 0, 1).reshape(shape))
+            res.v.append(None if v is None else np.moveaxis(v, 0, 1).reshape(shape))
+            res.spike_counts.append(np.count_nonzero(s, axis=(0, 2)).astype(np.int64))
+            k = int(np.prod(ly.input_shape))
+            per_input = np.count_nonzero(src.reshape(t_steps, b, k), axis=0).astype(np.int64)  # (B, K)
+            res.synops.append(per_input @ pl.fan)
+        return res
+
+
+    def _lif(self, act: np.ndarray, ly: LoihiLayer, record_states: bool, amax: float,
+             bias: Optional[np.ndarray]) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+        """Run :func:`lif_run`, splitting the batch over threads when the work is large enough."""
+        t_steps, b, n = act.shape
+        parts = min(self.threads, b) if b * n >= 16384 and t_steps > 1 else 1
+        if parts <= 1:
+            return lif_run(act, ly, record_states, amax=amax, bias=bias)
+        edges = np.linspace(0, b, parts + 1).astype(int)
+        with ThreadPoolExecutor(max_workers=parts) as pool:
+            outs = list(pool.map(lambda i: lif_run(act[:, edges[i]:edges[i + 1]], ly, record_states, amax=amax,
+                                                   bias=bias), range(parts)))
+        s = np.concatenate([o[0] for o in outs], axis=1)
+        if not record_states:
+            return s, None, None
+        return (s, np.concatenate([o[1] for o in outs], axis=1),  # type: ignore[misc]
+                np.concatenate([o[2] for o in outs], axis=1))  # type: ignore[misc]
+
+
+def simulate(net: LoihiNetwork, spikes: np.ndarray, record_states: bool = False,
+             accumulate: str = "auto") -> SimResult:
+    """Run ``net`` on binary input spikes (B, T, *input_shape); return every layer's spikes and counts.
+
+    ``record_states`` also returns ``u`` and ``v`` per layer and step. ``accumulate`` selects the
+    dense synaptic-sum kernel (``"auto"``, ``"blas"``, ``"gather"``); all give identical integers.
+    To run one network many times, build a :class:`LoihiSimulator` once instead.
+    """
+    return LoihiSimulator(net, accumulate).run(spikes, record_states)

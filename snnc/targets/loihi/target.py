@@ -1,0 +1,167 @@
+"""The ``loihi`` target: Intel Loihi 2 through Lava's bit-accurate CUBA LIF model (lava-nc 0.10).
+
+Artifact payload: ``loihi/network/<key>.npy`` (the :class:`LoihiNetwork` dict), ``loihi/run.json``
+(output layer, latency) and, when the network is expressible there, ``loihi/network.net`` (a
+lava-dl netx HDF5 file for Lava users). Backends: ``sim`` (snnc's reference simulator, equal to
+Lava's fixed_pt model spike for spike) and ``lava`` (Lava itself, through its own interpreter).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any, Dict, List, Mapping, Tuple
+
+import numpy as np
+
+from snnc.artifact import canonical_json, pack_arrays, unpack_arrays
+from snnc.compiler.graph import Graph
+from snnc.errors import ArtifactError, BackendUnavailableError, RuleViolationError, SnncError, Violation
+from snnc.runtime.result import Result
+from snnc.targets.base import CompileOptions, Lowered, Target
+from snnc.targets.loihi import rules
+from snnc.targets.loihi.lower import lower_graph
+from snnc.targets.loihi.network import LoihiNetwork
+
+NET_PREFIX = "loihi/network/"
+RUN_BLOB = "loihi/run.json"
+NETX_BLOB = "loihi/network.net"
+
+MODEL_NOTES = (
+    "bit-exact with Lava's Loihi2SimCfg(select_tag='fixed_pt') CPU model (lava-nc 0.10), which Intel "
+    "describes as bit-accurate with the chip for these processes; not checked against a physical Loihi 2",
+    "every synapse adds one step of delay: an L-layer network's output lags its input by L steps",
+    "inputs must be binary spikes (Dense/Conv with num_message_bits = 0)",
+)
+
+
+def network_from_payload(payload: Mapping[str, bytes]) -> Tuple[LoihiNetwork, Dict[str, Any]]:
+    """Return the network and run settings stored by :meth:`LoihiTarget.lower`."""
+    if RUN_BLOB not in payload:
+        raise ArtifactError(f"Loihi artifact lacks {RUN_BLOB}")
+    arrays = unpack_arrays(payload, prefix=NET_PREFIX)
+    return LoihiNetwork.from_dict(arrays), json.loads(payload[RUN_BLOB])
+
+
+def _netx_bytes(net: LoihiNetwork) -> bytes:
+    from snnc.targets.loihi.netx import write_netx
+
+    fd, path = tempfile.mkstemp(prefix="snnc-", suffix=".net")
+    os.close(fd)
+    try:
+        write_netx(net, path)
+        with open(path, "rb") as fh:
+            return fh.read()
+    finally:
+        os.unlink(path)
+
+
+class LoihiTarget(Target):
+    """Loihi 2: CUBA LIF layers with 8-bit weights, 12-bit decays and 24-bit states."""
+
+    name = "loihi"
+    description = "Intel Loihi 2 (Lava fixed_pt CUBA LIF; bit-exact reference simulator, Lava backend)"
+    backends = ("sim", "lava")
+
+    def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
+        """Return every model and hardware rule the graph breaks on Loihi 2."""
+        return lower_graph(graph, options.dt_s, options.method, options.extra).violations
+
+    def quantize(self, graph: Graph, options: CompileOptions) -> Any:
+        """Return the integer :class:`LoihiNetwork` (RuleViolationError if it does not fit)."""
+        res = lower_graph(graph, options.dt_s, options.method, options.extra)
+        if res.network is None:
+            raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
+        return res.network
+
+    def lower(self, graph: Graph, options: CompileOptions) -> Lowered:
+        """Return the integer network (+ netx file) as payload, with the compile report."""
+        res = lower_graph(graph, options.dt_s, options.method, options.extra)
+        if res.network is None:
+            raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
+        net = res.network
+        run = {"output_layer": res.output_layer, "latency_steps": res.latency_steps}
+        payload = {**pack_arrays(net.to_dict(), prefix=NET_PREFIX), RUN_BLOB: canonical_json(run)}
+        netx_status = "not written (option netx=False)"
+        if options.extra.get("netx", True):
+            try:
+                payload[NETX_BLOB] = _netx_bytes(net)
+                netx_status = f"written as {NETX_BLOB}"
+            except SnncError as exc:
+                netx_status = f"not expressible in netx: {exc.message}"
+        warnings = []
+        for n, q in res.reports.items():
+            if q.weights_clipped:
+                warnings.append(f"{n}: {q.weights_clipped} weight(s) clipped to 8 bits")
+            if q.weights_rounded_to_zero:
+                warnings.append(f"{n}: {q.weights_rounded_to_zero} non-zero weight(s) rounded to 0 "
+                                f"(scale {q.scale:.4g}, limited by {q.limited_by})")
+            if q.bias_clipped:
+                warnings.append(f"{n}: {q.bias_clipped} bias value(s) clipped")
+            warnings += [f"{n}: {t}" for t in q.notes]
+        report = {
+            "warnings": warnings + [t for t in res.notes if "fan-in" in t],
+            "quantization": {n: r.to_dict() for n, r in res.reports.items()},
+            "latency_steps": res.latency_steps,
+            "chip": {"neurons": sum(ly.num_neurons for ly in net.layers),
+                     "synapses": rules.synapse_count(net),
+                     "cores_estimate": sum(-(-ly.num_neurons // rules.NEURONS_PER_CORE)
+                                           for ly in net.layers if ly.has_neurons)},
+            "layers": [{"name": ly.name, "kind": ly.kind, "shape": list(ly.output_shape)} for ly in net.layers],
+            "netx": netx_status,
+            "loihi_notes": list(res.notes),
+            "simulator_model": list(MODEL_NOTES),
+        }
+        return Lowered(payload, report)
+
+    def simulate(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
+                 record: bool = False) -> Result:
+        """Run the bit-exact reference simulator on binary spikes (batch, T, *input_shape)."""
+        from snnc.targets.loihi.simulator import simulate
+
+        net, run = network_from_payload(payload)
+        res = simulate(net, np.asarray(inputs), record_states=record)
+        states = {}
+        if record:
+            states = {ly.name: {"spikes": res.spikes[i], "u": res.u[i], "v": res.v[i]}
+                      for i, ly in enumerate(net.layers) if ly.has_neurons}
+        return self._result(net, run, res.spikes, states, res.spike_counts, res.synops,
+                            {"backend": "sim", "target": self.name, "latency_steps": run["latency_steps"]})
+
+    def run(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
+            backend: str = "sim", record: bool = False) -> Result:
+        """Run on ``"sim"`` (reference) or ``"lava"`` (Lava's fixed_pt CPU models in their own interpreter)."""
+        if backend == "sim":
+            return self.simulate(payload, manifest, inputs, record=record)
+        if backend != "lava":
+            raise BackendUnavailableError(f"target '{self.name}' has no backend '{backend}'",
+                                          hint=f"available backends: {', '.join(self.backends)}")
+        from snnc.targets.loihi.lava_backend import run_lava
+
+        net, run = network_from_payload(payload)
+        x = np.asarray(inputs)
+        res = run_lava(net, x, record_states=record)
+        b = x.shape[0]
+        counts, states = [], {}
+        for i, ly in enumerate(net.layers):
+            s = res.spikes[i]
+            counts.append(np.zeros(b, dtype=np.int64) if s is None else s.reshape(b, -1).sum(1).astype(np.int64))
+            if record and s is not None:
+                states[ly.name] = {"spikes": s, "u": res.u[i], "v": res.v[i]}
+        spikes = [s if s is not None else np.zeros((b, x.shape[1], *ly.output_shape), dtype=bool)
+                  for s, ly in zip(res.spikes, net.layers)]
+        return self._result(net, run, spikes, states, counts, None,
+                            {"backend": "lava", "target": self.name, "latency_steps": run["latency_steps"],
+                             "lava_build_s": res.build_s, "lava_run_s": res.run_s, **res.meta})
+
+    @staticmethod
+    def _result(net: LoihiNetwork, run: Mapping[str, Any], spikes: List[np.ndarray], states: Dict[str, Any],
+                counts: List[np.ndarray], synops: Any, meta: Dict[str, Any]) -> Result:
+        names = [ly.name for ly in net.layers]
+        neurons = {ly.name: ly.num_neurons for ly in net.layers if ly.has_neurons}
+        return Result(output=spikes[int(run["output_layer"])],
+                      states=states,
+                      spike_counts={n: c for n, c, ly in zip(names, counts, net.layers) if ly.has_neurons},
+                      synops={} if synops is None else {n: s for n, s, ly in zip(names, synops, net.layers)
+                                                        if ly.has_neurons},
+                      neurons=neurons, meta=meta)

@@ -1,0 +1,160 @@
+"""Shared helpers for the test_loihi_* tests: random integer networks and a literal Lava port."""
+from __future__ import annotations
+
+import functools
+import subprocess
+from typing import Any, List, Optional, Tuple
+
+import numpy as np
+
+from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork
+
+
+def random_dense_chain(rng: np.random.Generator, sizes: List[int], regime: str = "normal") -> LoihiNetwork:
+    """Return a dense LIF chain with random integer parameters; ``regime`` pushes u/v to their limits."""
+    layers = []
+    for i in range(len(sizes) - 1):
+        k, n = sizes[i], sizes[i + 1]
+        mode = rng.choice(["mixed", "excitatory", "inhibitory"])
+        lo, hi = {"mixed": (-300, 300), "excitatory": (0, 300), "inhibitory": (-300, 0)}[str(mode)]
+        w = rng.integers(lo, hi + 1, (n, k))
+        e = int(rng.integers(-4, 3))
+        du, dv = int(rng.choice([0, 1, 100, 2000, 4095, 4096])), int(rng.choice([0, 1, 300, 4096]))
+        vth = int(rng.integers(0, 4000))
+        bias = rng.integers(-200, 200, n) if rng.random() < 0.7 else int(rng.integers(-50, 50))
+        bexp = int(rng.integers(0, 8))
+        if regime == "wrap_u":
+            e, du, mode, w = 7, int(rng.choice([0, 1, 5])), "mixed", rng.integers(-256, 256, (n, k))
+            vth = (1 << 17) - 1
+        elif regime == "saturate_v":
+            dv, bias, bexp, vth = 0, rng.integers(2000, 4000, n), 7, (1 << 17) - 1
+        elif regime == "int32":
+            e, w, mode = 16, rng.integers(-256, 256, (n, k)), "mixed"
+        layers.append(LoihiLayer.dense(f"fc{i}", w, source=i - 1, weight_exp=e,
+                                       num_weight_bits=int(rng.integers(1, 9)), sign_mode=str(mode), du=du, dv=dv,
+                                       vth_mant=vth, bias_mant=bias, bias_exp=bexp))
+    return LoihiNetwork((sizes[0],), layers)
+
+
+def random_conv_net(rng: np.random.Generator) -> LoihiNetwork:
+    """Return conv -> pool -> flatten -> dense with random strides, paddings, dilations and groups."""
+    g = int(rng.choice([1, 2]))
+    c = 2 * int(rng.integers(1, 3))
+    o = g * int(rng.integers(1, 3))
+    h, w = int(rng.integers(6, 11)), int(rng.integers(6, 11))
+    kh, kw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    c1 = LoihiLayer.conv("c1", rng.integers(-128, 128, (o, c // g, kh, kw)), (c, h, w), source=-1,
+                         stride=tuple(rng.integers(1, 3, 2)), padding=tuple(rng.integers(0, 2, 2)),
+                         dilation=tuple(rng.integers(1, 3, 2)), groups=g, du=int(rng.integers(0, 4097)),
+                         dv=int(rng.integers(0, 4097)), vth_mant=int(rng.integers(0, 300)),
+                         bias_mant=int(rng.integers(-20, 20)), bias_exp=int(rng.integers(0, 8)))
+    pk = min(int(rng.integers(1, 3)), *c1.output_shape[1:])
+    p = LoihiLayer.pool("p1", c1.output_shape, pk, int(rng.integers(1, 100)), source=0,
+                        du=int(rng.integers(0, 4097)), dv=int(rng.integers(0, 4097)), vth_mant=int(rng.integers(0, 200)))
+    f = LoihiLayer.flatten("f", p.output_shape, source=1)
+    d = LoihiLayer.dense("fc", rng.integers(-256, 256, (5, f.output_shape[0])), source=2,
+                         du=int(rng.integers(0, 4097)), dv=int(rng.integers(0, 4097)), vth_mant=int(rng.integers(0, 500)),
+                         bias_mant=rng.integers(-100, 100, 5), bias_exp=int(rng.integers(0, 8)))
+    return LoihiNetwork((c, h, w), [c1, p, f, d])
+
+
+def random_spikes(rng: np.random.Generator, net: LoihiNetwork, batch: int, steps: int,
+                  density: Optional[float] = None) -> np.ndarray:
+    """Return binary input spikes (batch, steps, *input_shape)."""
+    p = float(rng.uniform(0.05, 0.6)) if density is None else density
+    return rng.random((batch, steps) + tuple(net.input_shape)) < p
+
+
+def literal_lava(net: LoihiNetwork, spikes: np.ndarray) -> Tuple[List[Any], List[Any], List[Any]]:
+    """Step-by-step port of Lava's fixed_pt Dense/Conv/LIF code with its int32 dtypes (test oracle).
+
+    Written to mirror lava/proc/{dense,conv,lif}/models.py line by line rather than to be fast.
+    """
+    b, t_steps = spikes.shape[:2]
+    n_layers = len(net.layers)
+    u = [None] * n_layers
+    v = [None] * n_layers
+    buf = [None] * n_layers
+    out_s = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=bool) for ly in net.layers]
+    out_u = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=np.int32) for ly in net.layers]
+    out_v = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=np.int32) for ly in net.layers]
+    weights = [ly.effective_weights()[0].astype(np.int32) if ly.has_neurons else None for ly in net.layers]
+    for i, ly in enumerate(net.layers):
+        if ly.has_neurons:
+            u[i] = np.zeros((b,) + tuple(ly.output_shape), dtype=np.int32)
+            v[i] = np.zeros((b,) + tuple(ly.output_shape), dtype=np.int32)
+            buf[i] = np.zeros((b,) + tuple(ly.output_shape), dtype=np.int32)
+    for t in range(t_steps):
+        cur = {-1: spikes[:, t]}
+        for i, ly in enumerate(net.layers):
+            s_in = cur[ly.source]
+            if not ly.has_neurons:
+                cur[i] = s_in.reshape((b,) + tuple(ly.output_shape))
+                out_s[i][:, t] = cur[i]
+                continue
+            a_in = buf[i].copy()  # sent this step: the previous step's accumulation (int32 channel)
+            w = weights[i]
+            if ly.kind == "dense":
+                acc = np.stack([w[:, s_in[j].reshape(-1).astype(bool)].sum(axis=1) for j in range(b)])
+                e = ly.weight_exp
+                acc = np.left_shift(acc, e) if e > 0 else np.right_shift(acc, -e)
+                buf[i] = acc.astype(np.int32)  # stored into the int32 channel: wraps
+            else:
+                acc = _literal_conv(s_in.astype(np.int64), w.astype(np.int64), ly)
+                buf[i] = ((acc + (1 << 23)) % (1 << 24) - (1 << 23)).astype(np.int32)
+            # ---- LIF (AbstractPyLifModelFixed.subthr_dynamics), int32 like Lava
+            du_lava = ly.du - 1
+            decayed = np.int64(1) * u[i].astype(np.int64) * (4096 - (du_lava + 1))
+            decayed = np.sign(decayed) * np.right_shift(np.abs(decayed), 12)
+            decayed = decayed.astype(np.int32)
+            act = np.left_shift(a_in, 6)
+            decayed += act
+            wrapped = np.where(decayed > (1 << 23), decayed - 2 * (1 << 23), decayed)
+            wrapped = np.where(wrapped <= -(1 << 23), decayed + 2 * (1 << 23), wrapped)
+            u[i] = wrapped.astype(np.int32)
+            dvol = v[i].astype(np.int64) * (4096 - ly.dv)
+            dvol = (np.sign(dvol) * np.right_shift(np.abs(dvol), 12)).astype(np.int32)
+            bias = np.left_shift(ly.bias_full().astype(np.int16).astype(np.int32), ly.bias_exp)
+            upd = dvol + u[i] + bias.astype(np.int32)
+            v[i] = np.clip(upd, -(1 << 23) + 1, (1 << 23) - 1).astype(np.int32)
+            s = v[i] > (ly.vth_mant << 6)
+            v[i][s] = 0
+            cur[i] = s
+            out_s[i][:, t], out_u[i][:, t], out_v[i][:, t] = s, u[i], v[i]
+    return out_s, out_u, out_v
+
+
+def _literal_conv(x: np.ndarray, w: np.ndarray, ly: LoihiLayer) -> np.ndarray:
+    """Direct cross-correlation (B, C, H, W) -> (B, O, H', W'), loops over outputs (slow, obvious)."""
+    b = x.shape[0]
+    o, oh, ow = ly.output_shape
+    c = ly.input_shape[0]
+    g = ly.groups
+    cg, og = c // g, o // g
+    kh, kw = ly.kernel_size
+    (sh, sw), (ph, pw), (dh, dw) = ly.stride, ly.padding, ly.dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out = np.zeros((b, o, oh, ow), dtype=np.int64)
+    for oc in range(o):
+        grp = oc // og
+        for y in range(oh):
+            for z in range(ow):
+                patch = xp[:, grp * cg:(grp + 1) * cg, y * sh:y * sh + dh * (kh - 1) + 1:dh,
+                           z * sw:z * sw + dw * (kw - 1) + 1:dw]
+                out[:, oc, y, z] = (patch * w[oc]).reshape(b, -1).sum(axis=1)
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def lava_missing_reason() -> str:
+    """Return why Lava cannot run here ("" when it can): checked once per test session."""
+    from snnc.targets.loihi.lava_backend import lava_in_process, lava_python
+
+    if lava_in_process():
+        return ""
+    py = lava_python()
+    if not py.exists():
+        return f"no Lava interpreter at {py}"
+    r = subprocess.run([str(py), "-c", "import lava.proc.lif.models, lava.proc.conv.models"],
+                       capture_output=True, text=True, timeout=120)
+    return "" if r.returncode == 0 else f"Lava does not import in {py}: {r.stderr.strip()[-300:]}"
