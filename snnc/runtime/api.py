@@ -110,7 +110,8 @@ class Program:
 
     def run(self, inputs: Any, backend: str = "sim", record: bool = False, steps: Optional[int] = None) -> Result:
         """Run dense inputs (batch, T, *shape) or event lists (fields t [us], x, y, p) on ``backend``."""
-        x = to_dense_batch(inputs, self.input_shape, float(self.manifest["options"]["dt_s"]), steps)
+        mode = "binary" if self.target.binary_input else "count"
+        x = to_dense_batch(inputs, self.input_shape, float(self.manifest["options"]["dt_s"]), steps, mode)
         return self.target.run(self.artifact.payload, self.manifest, x, backend=backend, record=record)
 
 

@@ -17,7 +17,8 @@ def is_event_array(a: Any) -> bool:
         ("t_us" in a.dtype.names or "t" in a.dtype.names)
 
 
-def _bin(events: np.ndarray, dt_s: float, shape: Tuple[int, ...], steps: Optional[int]) -> np.ndarray:
+def _bin(events: np.ndarray, dt_s: float, shape: Tuple[int, ...], steps: Optional[int],
+         mode: str = "count") -> np.ndarray:
     from snnc.models.data.events import events_to_dense
 
     if len(shape) != 3:
@@ -26,16 +27,21 @@ def _bin(events: np.ndarray, dt_s: float, shape: Tuple[int, ...], steps: Optiona
     dt_us = int(round(dt_s * 1e6))
     if dt_us < 1 or abs(dt_us - dt_s * 1e6) > 1e-6:
         raise InputError(f"dt {dt_s} s is not a whole number of microseconds; events cannot be binned by it")
-    return events_to_dense(events, dt_us, shape, steps, dtype=np.float32)
+    return events_to_dense(events, dt_us, shape, steps, mode=mode, dtype=np.float32)
 
 
-def to_dense_batch(inputs: Any, input_shape: Sequence[int], dt_s: float, steps: Optional[int] = None) -> np.ndarray:
-    """Return inputs as a float array (batch, T, *input_shape) from dense arrays or event lists."""
+def to_dense_batch(inputs: Any, input_shape: Sequence[int], dt_s: float, steps: Optional[int] = None,
+                   mode: str = "count") -> np.ndarray:
+    """Return inputs as a float array (batch, T, *input_shape) from dense arrays or event lists.
+
+    Event lists are binned by ``dt_s``; ``mode="binary"`` (for targets whose inputs are single
+    spikes) marks a pixel once however many events fall into its bin.
+    """
     shape = tuple(int(s) for s in input_shape)
     if is_event_array(inputs):
         inputs = [inputs]
     if isinstance(inputs, (list, tuple)) and inputs and is_event_array(inputs[0]):
-        dense = [_bin(e, dt_s, shape, steps) for e in inputs]
+        dense = [_bin(e, dt_s, shape, steps, mode) for e in inputs]
         T = max(d.shape[0] for d in dense)
         out = np.zeros((len(dense), T) + shape, dtype=np.float32)
         for i, d in enumerate(dense):

@@ -56,6 +56,8 @@ class Target(ABC):
     description: ClassVar[str] = ""
     #: Backends ``Program.run`` accepts for this target; ``"sim"`` is the reference simulator.
     backends: ClassVar[Tuple[str, ...]] = ("sim",)
+    #: True when inputs are single spikes per step: event lists are then binned in binary mode.
+    binary_input: ClassVar[bool] = False
 
     def passes(self) -> List[Tuple[str, Pass]]:
         """Return the compiler passes this target needs, in order."""

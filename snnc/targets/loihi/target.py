@@ -62,6 +62,7 @@ class LoihiTarget(Target):
     name = "loihi"
     description = "Intel Loihi 2 (Lava fixed_pt CUBA LIF; bit-exact reference simulator, Lava backend)"
     backends = ("sim", "lava")
+    binary_input = True
 
     def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
         """Return every model and hardware rule the graph breaks on Loihi 2."""
