@@ -129,9 +129,18 @@ class Artifact:
             manifest = json.loads(body[_HEAD.size:_HEAD.size + mlen])
         except ValueError as e:
             raise ArtifactError(f"artifact manifest is not valid JSON ({e})", file=source) from None
+        if not isinstance(manifest, dict):
+            raise ArtifactError("artifact manifest is not a JSON object", file=source)
         payload: Dict[str, bytes] = {}
         off = _HEAD.size + mlen
-        for entry in manifest.pop("payload", []):
+        entries = manifest.pop("payload", [])
+        if not isinstance(entries, list):
+            raise ArtifactError("artifact manifest's payload list is malformed", file=source)
+        for entry in entries:
+            if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)
+                    and isinstance(entry.get("size"), int) and entry["size"] >= 0
+                    and isinstance(entry.get("sha256"), str)):
+                raise ArtifactError(f"artifact manifest has a malformed payload entry {entry!r:.80}", file=source)
             blob = body[off:off + entry["size"]]
             off += entry["size"]
             if hashlib.sha256(blob).hexdigest() != entry["sha256"]:
@@ -139,6 +148,7 @@ class Artifact:
             payload[entry["name"]] = blob
         if off != len(body):
             raise ArtifactError("artifact has trailing or missing payload bytes", file=source)
+        check_manifest(manifest, source)
         return cls(manifest, payload)
 
     @classmethod
@@ -154,6 +164,41 @@ class Artifact:
         return cls.from_bytes(data, source=path)
 
 
+def _positive_ints(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v)
+
+
+def check_manifest(manifest: Mapping[str, Any], source: str = "<bytes>") -> None:
+    """Raise :class:`ArtifactError` unless the manifest has the fields every runtime reads, well-typed."""
+    problems = []
+    if not isinstance(manifest.get("target"), str):
+        problems.append("'target' is not a name")
+    opts = manifest.get("options")
+    if not isinstance(opts, dict):
+        problems.append("'options' is missing")
+    else:
+        dt = opts.get("dt_s")
+        if not (isinstance(dt, (int, float)) and not isinstance(dt, bool) and np.isfinite(dt) and dt > 0):
+            problems.append(f"options.dt_s is {dt!r}, not a time step > 0")
+        if not isinstance(opts.get("method"), str):
+            problems.append("options.method is not a name")
+    for key in ("input_shape", "output_shape"):
+        if not _positive_ints(manifest.get(key)):
+            problems.append(f"'{key}' is {manifest.get(key)!r:.40}, not a list of positive sizes")
+    if problems:
+        raise ArtifactError("artifact manifest is malformed: " + "; ".join(problems), file=source,
+                            hint="recompile the model; the file was edited or written by something else")
+
+
 def split_graph_payload(payload: Mapping[str, bytes]) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
-    """Return the graph description and arrays stored by the cpu target."""
-    return json.loads(payload["graph.json"]), unpack_arrays(payload)
+    """Return the graph description and arrays stored by the cpu target (ArtifactError if malformed)."""
+    if "graph.json" not in payload:
+        raise ArtifactError("artifact payload has no graph.json")
+    try:
+        desc = json.loads(payload["graph.json"])
+        arrays = unpack_arrays(payload)
+    except (ValueError, OSError, EOFError) as e:  # JSON, UTF-8 and .npy format errors
+        raise ArtifactError(f"artifact payload is malformed ({type(e).__name__}: {e})") from None
+    if not isinstance(desc, dict):
+        raise ArtifactError("artifact graph.json is not a JSON object")
+    return desc, arrays

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Dict, Iterable, List, Optional, Sequence, Tupl
 import numpy as np
 
 from snnc.dynamics import DiscreteNeuron, decay
-from snnc.errors import ShapeError, UnsupportedError
+from snnc.errors import ShapeError, UnsupportedError, ValueRangeError
 
 Shape = Tuple[int, ...]
 
@@ -35,6 +35,19 @@ def _pair(x: Any) -> Tuple[int, int]:
     if a.size == 1:
         return int(a[0]), int(a[0])
     return int(a[0]), int(a[1])
+
+
+#: Largest kernel, stride, padding or dilation accepted (torch takes 32-bit integers).
+_MAX_ATTR = 2 ** 30
+
+
+def _check_elementwise(kind: str, name: str, a: np.ndarray, in_shape: Shape) -> None:
+    """Raise ShapeError unless ``a`` is a scalar, per-element or (for (C, H, W)) per-channel array."""
+    n = int(np.prod(in_shape)) if in_shape else 1
+    if a.size == 1 or a.size == n or (len(in_shape) == 3 and a.size == in_shape[0]):
+        return
+    raise ShapeError(f"{kind}.{name} has {a.size} values; input {tuple(in_shape)} needs 1, {n}"
+                     + (f" or {in_shape[0]} (per channel)" if len(in_shape) == 3 else ""))
 
 
 @dataclass(eq=False)
@@ -120,6 +133,9 @@ class Affine(Node):
 
     def infer_shape(self, in_shape: Shape) -> Shape:
         """Return ``(out,)`` after checking the fan-in against the input size."""
+        if self.weight.ndim != 2 or self.bias.shape != (self.weight.shape[0],):
+            raise ShapeError(f"{self.kind} needs weight (out, in) and bias (out,), found {self.weight.shape} "
+                             f"and {self.bias.shape}")
         n_in = int(np.prod(in_shape))
         if len(in_shape) != 1 or n_in != self.weight.shape[1]:
             raise ShapeError(f"{self.kind} expects input ({self.weight.shape[1]},), found {tuple(in_shape)}",
@@ -146,6 +162,11 @@ class Scale(Node):
     synapse: ClassVar[bool] = True
     scale: np.ndarray = field(default_factory=lambda: np.ones(1))
 
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Return the input shape after checking the scale's size."""
+        _check_elementwise(self.kind, "scale", self.scale, in_shape)
+        return tuple(in_shape)
+
 
 @dataclass(eq=False)
 class BatchNorm(Node):
@@ -161,6 +182,11 @@ class BatchNorm(Node):
 
     def infer_shape(self, in_shape: Shape) -> Shape:
         """Return the input shape after checking the channel count."""
+        if any(a.shape != self.mean.shape or a.ndim != 1 for a in (self.var, self.gamma, self.beta)):
+            raise ShapeError("BatchNorm mean, var, gamma and beta must be 1-D of one length, found "
+                             f"{[a.shape for a in (self.mean, self.var, self.gamma, self.beta)]}")
+        if np.any(self.var + self.eps <= 0):
+            raise ValueRangeError("BatchNorm var + eps must be > 0")
         if not in_shape or in_shape[0] != self.mean.shape[0]:
             raise ShapeError(f"BatchNorm has {self.mean.shape[0]} channels, input is {tuple(in_shape)}")
         return tuple(in_shape)
@@ -194,6 +220,17 @@ class Conv2d(Node):
         """Return (out_channels, H', W') from the input (C, H, W)."""
         if len(in_shape) != 3:
             raise ShapeError(f"Conv2d expects (C, H, W) input, found {tuple(in_shape)}")
+        if self.weight.ndim != 4 or min(self.weight.shape) <= 0:
+            raise ShapeError(f"Conv2d weight must be (out, in/groups, kh, kw) and non-empty, found {self.weight.shape}")
+        if self.groups < 1 or self.weight.shape[0] % self.groups:
+            raise ShapeError(f"Conv2d groups={self.groups} must be >= 1 and divide {self.weight.shape[0]} output channels")
+        if max(self.stride + self.dilation + self.padding) > _MAX_ATTR:
+            raise ShapeError(f"Conv2d stride/dilation/padding above {_MAX_ATTR}")
+        if min(self.stride) < 1 or min(self.dilation) < 1 or min(self.padding) < 0:
+            raise ShapeError(f"Conv2d stride {self.stride} and dilation {self.dilation} must be >= 1, "
+                             f"padding {self.padding} >= 0")
+        if self.bias.shape != (self.weight.shape[0],):
+            raise ShapeError(f"Conv2d bias has shape {self.bias.shape}, expected ({self.weight.shape[0]},)")
         c, h, w = in_shape
         if c != self.weight.shape[1] * self.groups:
             raise ShapeError(f"Conv2d expects {self.weight.shape[1] * self.groups} input channels, found {c}")
@@ -222,6 +259,11 @@ class SumPool2d(Node):
         """Return the pooled (C, H', W')."""
         if len(in_shape) != 3:
             raise ShapeError(f"{self.kind} expects (C, H, W) input, found {tuple(in_shape)}")
+        if max(self.kernel_size + self.stride + self.padding) > _MAX_ATTR:
+            raise ShapeError(f"{self.kind} kernel/stride/padding above {_MAX_ATTR}")
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
+            raise ShapeError(f"{self.kind} kernel {self.kernel_size} and stride {self.stride} must be >= 1, "
+                             f"padding {self.padding} >= 0")
         c, h, w = in_shape
         oh = (h + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
         ow = (w + 2 * self.padding[1] - self.kernel_size[1]) // self.stride[1] + 1
@@ -248,8 +290,16 @@ class Flatten(Node):
     def infer_shape(self, in_shape: Shape) -> Shape:
         """Return the flattened shape."""
         n = len(in_shape)
-        s = self.start_dim % n if n else 0
-        e = self.end_dim % n if n else 0
+        if n == 0:
+            return (1,)
+        if not (-n <= self.start_dim < n and -n <= self.end_dim < n):
+            raise ShapeError(f"Flatten dims ({self.start_dim}, {self.end_dim}) are out of range for input "
+                             f"{tuple(in_shape)}", hint="NIR's Flatten dims exclude the batch dimension")
+        s = self.start_dim % n
+        e = self.end_dim % n
+        if s > e:
+            raise ShapeError(f"Flatten start_dim {self.start_dim} comes after end_dim {self.end_dim} "
+                             f"for input {tuple(in_shape)}")
         return tuple(in_shape[:s]) + (int(np.prod(in_shape[s:e + 1])),) + tuple(in_shape[e + 1:])
 
 
@@ -261,6 +311,13 @@ class Delay(Node):
     stateful: ClassVar[bool] = True
     delay: np.ndarray = field(default_factory=lambda: np.zeros(1))
 
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Return the input shape; a delay must not be negative."""
+        if np.any(np.asarray(self.delay) < 0):
+            raise ValueRangeError(f"Delay has a negative delay ({np.min(self.delay)} s)",
+                                  hint="a delay cannot reach into the future")
+        return tuple(in_shape)
+
 
 @dataclass(eq=False)
 class Threshold(Node):
@@ -269,6 +326,11 @@ class Threshold(Node):
     kind: ClassVar[str] = "Threshold"
     spiking: ClassVar[bool] = True
     threshold: np.ndarray = field(default_factory=lambda: np.zeros(1))
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Return the input shape after checking the threshold's size."""
+        _check_elementwise(self.kind, "threshold", self.threshold, in_shape)
+        return tuple(in_shape)
 
 
 # --------------------------------------------------------------------------- neurons
@@ -282,6 +344,8 @@ class Neuron(Node):
     def infer_shape(self, in_shape: Shape) -> Shape:
         """Return the input shape, checked against per-neuron parameter shapes."""
         for name, a in self.arrays().items():
+            if a.size == 0:
+                raise ShapeError(f"{self.kind}.{name} is empty")
             if a.size > 1 and tuple(a.shape) != tuple(in_shape) and a.size != int(np.prod(in_shape)):
                 raise ShapeError(f"{self.kind}.{name} has shape {a.shape} but the input is {tuple(in_shape)}")
         return tuple(in_shape)
@@ -501,7 +565,7 @@ class Graph:
         nodes = []
         for name, node in self.nodes.items():
             for k, v in node.arrays().items():
-                arrays[f"{name}/{k}"] = np.ascontiguousarray(v)
+                arrays[f"{name}/{k}"] = np.asarray(v, order="C")
             nodes.append({"name": name, "kind": node.kind, "attrs": node.attrs(),
                           "arrays": sorted(node.arrays())})
         desc = {"nodes": nodes, "edges": [list(e) for e in self.edges],
@@ -521,7 +585,38 @@ class Graph:
 
     @classmethod
     def from_json_and_arrays(cls, desc: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> "Graph":
-        """Rebuild a graph written by :meth:`to_json_and_arrays`."""
+        """Rebuild a graph written by :meth:`to_json_and_arrays`; ArtifactError if it is malformed.
+
+        The stored shapes are checked against shape inference on the rebuilt graph.
+        """
+        from snnc.errors import ArtifactError, SnncError
+
+        try:
+            g = cls._from_json_and_arrays(desc, arrays)
+        except ArtifactError:
+            raise
+        except SnncError as e:
+            raise ArtifactError(f"artifact graph is malformed: {e.message}", node=e.node) from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as e:
+            raise ArtifactError(f"artifact graph is malformed ({type(e).__name__}: {e})") from None
+        for e in g.edges:
+            if len(e) != 2 or any(not isinstance(n, str) or n not in g.nodes for n in e):
+                raise ArtifactError(f"artifact graph has an edge {list(e)!r:.80} to or from an unknown node")
+        if not g.inputs() or not g.outputs():
+            raise ArtifactError("artifact graph has no Input or no Output node")
+        from snnc.compiler.passes.shapes import infer_shapes
+
+        try:
+            inferred = infer_shapes(g).shapes
+        except SnncError as e:
+            raise ArtifactError(f"artifact graph is inconsistent: {e.message}", node=e.node) from None
+        if g.shapes and inferred != g.shapes:
+            raise ArtifactError("artifact graph's stored shapes disagree with its nodes")
+        g.shapes = inferred
+        return g
+
+    @classmethod
+    def _from_json_and_arrays(cls, desc: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> "Graph":
         g = cls()
         for nd in desc["nodes"]:
             g.nodes[nd["name"]] = _node_from(nd["kind"], nd["attrs"],

@@ -63,7 +63,7 @@ def read_nir_dict(path: str) -> Dict[str, Any]:
             return _hdf_to_dict(f["node"])
     except SnncError:
         raise
-    except (OSError, KeyError, ValueError, RuntimeError) as e:
+    except Exception as e:  # h5py raises many kinds (OSError, KeyError, TypeError ...) on damaged files
         raise InputError(f"NIR file is truncated or corrupt ({type(e).__name__}: {e})", file=path,
                          hint="re-export the model; an exporter that failed half-way leaves such files") from None
 
@@ -141,6 +141,14 @@ FROM_NIR: Dict[str, Callable[[Dict[str, Any], str], g.Node]] = {
 }
 
 
+def _type_name(v: Any) -> Optional[str]:
+    """Return a node's ``type`` field as a string, or None when it is not one."""
+    v = _s(v)
+    if isinstance(v, np.ndarray) and v.size == 1:
+        v = _s(v.reshape(-1)[0])
+    return v if isinstance(v, str) else None
+
+
 def _flatten_into(d: Dict[str, Any], prefix: str, graph: g.Graph, source: str,
                   passthrough: List[str]) -> Tuple[List[str], List[str]]:
     """Add the (possibly nested) NIR graph dict ``d`` to ``graph``; return its inputs and outputs."""
@@ -153,7 +161,7 @@ def _flatten_into(d: Dict[str, Any], prefix: str, graph: g.Graph, source: str,
     for key in sorted(nodes):
         nd = nodes[key]
         name = f"{prefix}{key}"
-        typ = nd.get("type") if isinstance(nd, dict) else None
+        typ = _type_name(nd.get("type")) if isinstance(nd, dict) else None
         if typ == "NIRGraph":
             sub_io[key] = _flatten_into(nd, f"{name}.", graph, source, passthrough)
             continue
@@ -165,8 +173,11 @@ def _flatten_into(d: Dict[str, Any], prefix: str, graph: g.Graph, source: str,
             node = make(nd, name)
         except KeyError as e:
             raise InputError(f"{typ} node lacks the field {e}", file=source, node=name) from None
-        except (TypeError, ValueError) as e:
-            raise InputError(f"{typ} node has malformed fields ({e})", file=source, node=name) from None
+        except SnncError:
+            raise
+        except (TypeError, ValueError, IndexError, AttributeError, OverflowError, ZeroDivisionError) as e:
+            raise InputError(f"{typ} node has malformed fields ({type(e).__name__}: {e})", file=source,
+                             node=name) from None
         if prefix and isinstance(node, (g.Input, g.Output)):
             # a nested graph's own Input/Output become pass-through points, removed below
             graph.nodes[name] = g.Scale(scale=np.ones(1))
@@ -181,7 +192,15 @@ def _flatten_into(d: Dict[str, Any], prefix: str, graph: g.Graph, source: str,
     edges = d.get("edges")
     if edges is None:
         edges = np.zeros((0, 2), dtype=str)
-    for pair in np.asarray(edges).reshape(-1, 2):
+    try:
+        pairs = np.asarray(edges)
+        if pairs.dtype.kind not in "USO" and pairs.size:
+            raise ValueError(f"edge names have dtype {pairs.dtype}")
+        pairs = pairs.reshape(-1, 2)
+    except ValueError as e:
+        raise InputError(f"NIR graph's edges are malformed ({e})", file=source,
+                         hint="edges are (source, destination) name pairs") from None
+    for pair in pairs:
         src, dst = (str(_s(x)) for x in pair)
         srcs = sub_io[src][1] if src in sub_io else [f"{prefix}{src}"]
         dsts = sub_io[dst][0] if dst in sub_io else [f"{prefix}{dst}"]
@@ -204,7 +223,7 @@ def _bypass_passthroughs(graph: g.Graph, passthrough: List[str]) -> None:
 def from_nir_dict(d: Dict[str, Any], source: str = "<nir>") -> g.Graph:
     """Convert NIR's dictionary form of a graph into an internal :class:`Graph`."""
     graph = g.Graph(source=source)
-    if d.get("type") != "NIRGraph":
+    if _type_name(d.get("type")) != "NIRGraph":
         raise InputError(f"top-level NIR node is '{d.get('type')}', expected 'NIRGraph'", file=source)
     passthrough: List[str] = []
     _flatten_into(d, "", graph, source, passthrough)
@@ -236,20 +255,52 @@ def load_nir(src: Any) -> g.Graph:
 
 
 # ----------------------------------------------------------------------------- repairs
-def _expected_input(graph: g.Graph, node_name: str) -> Optional[Tuple[int, ...]]:
-    """Return what the first consumer of ``node_name`` expects as input, when it says so."""
+def _expectation(graph: g.Graph, node_name: str, depth: int = 0) -> Optional[Tuple[str, Tuple[int, ...]]]:
+    """Return what the consumers of ``node_name`` expect as input, when one of them says so.
+
+    ``("flat", (n,))``: a dense layer (possibly behind a Flatten) wants ``n`` values in all;
+    ``("chw", (c,) or (c, h, w))``: a convolution wants ``c`` channels (and ``h, w`` when declared);
+    ``("exact", shape)``: a neuron with per-neuron parameters of that shape.
+    """
     for succ in graph.successors(node_name):
         n = graph.nodes[succ]
-        if isinstance(n, g.Affine):
-            return (int(n.weight.shape[1]),)
-        if isinstance(n, g.Conv2d):
+        if isinstance(n, g.Affine) and n.weight.ndim == 2:
+            return "flat", (int(n.weight.shape[1]),)
+        if isinstance(n, g.Conv2d) and n.weight.ndim == 4:
             c = int(n.weight.shape[1] * n.groups)
-            return (c,) + tuple(n.input_shape) if n.input_shape else (c,)
-        if isinstance(n, g.Neuron) and n.arrays():
+            return "chw", (c,) + tuple(n.input_shape) if n.input_shape and len(n.input_shape) == 2 else (c,)
+        if isinstance(n, g.Flatten) and depth < 4:
+            inner = _expectation(graph, succ, depth + 1)
+            if inner is not None and inner[0] == "flat":
+                return inner
+        if isinstance(n, g.Neuron):
             sizes = [a.shape for a in n.arrays().values() if a.size > 1]
             if sizes:
-                return tuple(sizes[0])
+                return "exact", tuple(int(x) for x in sizes[0])
     return None
+
+
+def _expected_input(graph: g.Graph, node_name: str) -> Optional[Tuple[int, ...]]:
+    """Return the flat input size (``(n,)``) or exact shape the consumers of ``node_name`` expect."""
+    e = _expectation(graph, node_name)
+    if e is None or e[0] == "chw":
+        return None
+    return e[1]
+
+
+def _drop_batch(shape: Tuple[int, ...], expect: Optional[Tuple[str, Tuple[int, ...]]]) -> bool:
+    """Return True when ``shape[0]`` is a batch dimension the consumer cannot mean."""
+    if len(shape) < 2 or expect is None:
+        return False
+    kind, want = expect
+    tail = shape[1:]
+    if kind == "flat":
+        n = want[0]
+        # a dense layer takes a 1-D input: (B, n) or (1, n) carry a batch dimension
+        return int(np.prod(tail)) == n and (int(np.prod(shape)) != n or len(shape) == 2)
+    if kind == "chw":
+        return len(shape) == 4 and tail[0] == want[0] and (len(want) == 1 or tuple(tail[1:]) == tuple(want[1:]))
+    return tuple(tail) == tuple(want) and tuple(shape) != tuple(want)
 
 
 def repair_imported(graph: g.Graph) -> None:
@@ -260,18 +311,12 @@ def repair_imported(graph: g.Graph) -> None:
         if not shape:
             raise InputError("Input node has no shape", file=graph.source, node=name,
                              hint="give nir.Input a shape, e.g. np.array([2, 34, 34])")
-        want = _expected_input(graph, name)
-        if len(shape) >= 2 and want is not None:
-            tail = shape[1:]
-            fits_tail = (int(np.prod(tail)) == int(np.prod(want))) if len(want) == 1 else tail[:len(want)] == want[:len(tail)] and tail[0] == want[0]
-            fits_full = (int(np.prod(shape)) == int(np.prod(want))) if len(want) == 1 else shape[0] == want[0]
-            if fits_tail and not fits_full:
-                graph.nodes[name] = g.Input(shape=tail)
-                graph.notes.append(f"{name}: dropped batch dimension {shape[0]} from Input shape {shape} -> {tail}")
-                shape = tail
-        if len(shape) == 2 and shape[0] == 1 and want is not None and len(want) == 1 and want[0] == shape[1]:
-            graph.nodes[name] = g.Input(shape=(shape[1],))
-            graph.notes.append(f"{name}: dropped batch dimension from Input shape {shape}")
+        if any(d <= 0 for d in shape):
+            raise InputError(f"Input shape {shape} has a zero or negative dimension", file=graph.source,
+                             node=name)
+        if _drop_batch(shape, _expectation(graph, name)):
+            graph.nodes[name] = g.Input(shape=shape[1:])
+            graph.notes.append(f"{name}: dropped batch dimension {shape[0]} from Input shape {shape} -> {shape[1:]}")
     for name, node in list(graph.nodes.items()):
         if isinstance(node, g.Output) and node.shape is not None:
             graph.nodes[name] = g.Output(shape=None)
@@ -287,8 +332,31 @@ def repair_imported(graph: g.Graph) -> None:
                 graph.notes.append(f"{name}: uniform per-neuron {', '.join(sorted(changes))} taken as scalar")
 
 
+def _broadcast_neuron_params(graph: g.Graph, name: str, in_shape: Tuple[int, ...]) -> None:
+    """Expand per-channel neuron parameters (e.g. shape (C, 1, 1)) to the population's shape."""
+    node = graph.nodes[name]
+    if not isinstance(node, (g.Neuron, g.Threshold)) or not in_shape:
+        return
+    n = int(np.prod(in_shape))
+    changes = {}
+    for k, a in node.arrays().items():
+        if 1 < a.size < n and a.ndim == len(in_shape):
+            try:
+                changes[k] = np.broadcast_to(a, in_shape).copy()
+            except ValueError:
+                continue
+    if changes:
+        graph.nodes[name] = node.replace(**changes)
+        graph.notes.append(f"{name}: per-channel {', '.join(sorted(changes))} broadcast to {tuple(in_shape)}")
+
+
 def check_flatten_conventions(graph: g.Graph, name: str, in_shape: Tuple[int, ...]) -> None:
-    """Repair a Flatten whose ``start_dim`` counts a batch dimension (torch's ``start_dim=1``)."""
+    """Repair node conventions once the input shape is known (called by shape inference).
+
+    A Flatten whose ``start_dim`` counts a batch dimension (torch's ``start_dim=1``) flattens
+    everything; per-channel neuron parameters are broadcast to the population's shape.
+    """
+    _broadcast_neuron_params(graph, name, in_shape)
     node = graph.nodes[name]
     if not isinstance(node, g.Flatten) or node.start_dim == 0 or len(in_shape) < 2:
         return

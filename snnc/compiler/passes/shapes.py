@@ -1,11 +1,26 @@
 """Shape inference pass: each node kind infers its own output shape."""
 from __future__ import annotations
 
+import math
 from typing import Dict, Tuple
 
 from snnc.compiler.frontends.nir_frontend import check_flatten_conventions
 from snnc.compiler.graph import Conv2d, Graph, Input
 from snnc.errors import ShapeError, SnncError
+
+
+#: Largest number of elements one node may output (a sanity bound: 2**28 float64 is 2 GiB per sample).
+MAX_NODE_ELEMENTS = 2 ** 28
+
+
+def _check_size(shape: Tuple[int, ...], graph: Graph, name: str) -> None:
+    """Refuse empty, negative and absurdly large shapes."""
+    if any(d <= 0 for d in shape):
+        raise ShapeError(f"shape {tuple(shape)} has an empty or negative dimension", file=graph.source, node=name)
+    n = math.prod(shape)
+    if n > MAX_NODE_ELEMENTS:
+        raise ShapeError(f"shape {tuple(shape)} has {n} elements, limit {MAX_NODE_ELEMENTS}",
+                         file=graph.source, node=name, hint="is a dimension wrong?")
 
 
 def infer_shapes(graph: Graph) -> Graph:
@@ -18,6 +33,7 @@ def infer_shapes(graph: Graph) -> Graph:
         node = out.nodes[name]
         if isinstance(node, Input):
             shapes[name] = tuple(int(x) for x in node.shape)
+            _check_size(shapes[name], graph, name)
             continue
         preds = [p for p in out.predecessors(name) if (p, name) not in back]
         if not preds:
@@ -39,6 +55,7 @@ def infer_shapes(graph: Graph) -> Graph:
         except SnncError as e:
             e.file, e.node = graph.source, name
             raise type(e)(e.message, file=graph.source, node=name, hint=e.hint) from None
+        _check_size(shapes[name], graph, name)
     for s, d in back:
         if shapes[s] != node_in[d]:
             raise ShapeError(f"recurrent edge {s} -> {d} carries {shapes[s]}, expected {node_in[d]}",
