@@ -56,9 +56,16 @@ def compile_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file: .nir (any framework) or .pt (snnc checkpoint or torch.save'd module)")
     p.add_argument("--target", default="cpu", help=f"target name ({', '.join(target_names())})")
     p.add_argument("-o", "--output", help="artifact path (default: MODEL stem + .<target>.snnc)")
-    p.add_argument("--dt", type=float, default=1e-3, help="time step in seconds (default 1e-3)")
-    p.add_argument("--method", default="exact", choices=["exact", "euler"],
-                   help="integration of NIR's ODEs: exact exponential or forward Euler (snnTorch/Norse)")
+    from snnc.compiler.frontends.conventions import framework_names
+
+    p.add_argument("--dt", type=float, default=None,
+                   help="time step in seconds (default: the --framework convention, else 1e-3)")
+    p.add_argument("--method", default=None, choices=["exact", "euler"],
+                   help="integration of NIR's ODEs: exact exponential or forward Euler "
+                        "(default: the --framework convention, else exact)")
+    p.add_argument("--framework", choices=list(framework_names()),
+                   help="the framework that exported the NIR file: undo its exporter's quirks and use its "
+                        "dt convention (see snnc/compiler/frontends/conventions.py)")
     p.add_argument("--input-shape", type=_shape, help="input shape without batch, e.g. 2,34,34 (torch models)")
     p.add_argument("--check", action="store_true", help="only check the rules; write no artifact")
     p.add_argument("--report", help="write the compile report (JSON) here")
@@ -73,7 +80,8 @@ def _compile(args: argparse.Namespace) -> int:
     import snnc
 
     art = snnc.compile(args.model, target=args.target, dt_s=args.dt, method=args.method,
-                       input_shape=args.input_shape, dump_ir=args.dump_ir, **dict(args.option))
+                       input_shape=args.input_shape, dump_ir=args.dump_ir, framework=args.framework,
+                       **dict(args.option))
     if args.report:
         with open(args.report, "w") as fh:
             json.dump(art.report, fh, indent=1, sort_keys=True, default=str)

@@ -191,3 +191,13 @@ def test_foreign_artifact(tmp_path: Path, cli) -> None:
     (tmp_path / "f.snnc").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     np.save(tmp_path / "x.npy", np.ones((1, 5, 4)))
     _check_error(cli("snn-run", "f.snnc", "--input", "x.npy"), "not an snnc artifact")
+
+
+def test_framework_flag_sets_convention(tmp_path: Path, cli) -> None:
+    _nir_file(tmp_path / "m.nir")
+    assert cli("snn-compile", "m.nir", "--framework", "snntorch", "-o", "m.snnc").returncode == 0
+    art = snnc.artifact.Artifact.load(str(tmp_path / "m.snnc"))
+    assert art.manifest["options"]["dt_s"] == 1e-4 and art.manifest["options"]["method"] == "euler"
+    assert art.manifest["framework"] == "snntorch"
+    assert cli("snn-compile", "m.nir", "--framework", "snntorch", "--dt", "1e-3", "-o", "n.snnc").returncode == 0
+    assert snnc.artifact.Artifact.load(str(tmp_path / "n.snnc")).manifest["options"]["dt_s"] == 1e-3

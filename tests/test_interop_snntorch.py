@@ -187,8 +187,6 @@ def test_subtract_reset_is_not_in_the_file() -> None:
     assert not np.array_equal(out_sub, run_snntorch(sub, x)[0])
 
 
-@pytest.mark.xfail(strict=True, reason="cpu simulator starts recurrent edges at 0, snnTorch at "
-                                       "recurrent(0) = bias (reported to the lead)")
 def test_rleaky_recurrent_bias_at_first_step() -> None:
     net, shape = make("rleaky")
     with torch.no_grad():

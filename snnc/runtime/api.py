@@ -62,13 +62,30 @@ def load_model(model: Any, input_shape: Optional[Sequence[int]] = None) -> Graph
                      hint="give a .nir/.pt path, a nir.NIRGraph or a torch.nn.Module")
 
 
-def compile(model: Any, target: str = "cpu", dt_s: float = 1e-3, method: str = "exact",
+#: Step and integration used when neither the caller nor a ``framework`` convention gives them.
+DEFAULT_DT_S, DEFAULT_METHOD = 1e-3, "exact"
+
+
+def compile(model: Any, target: str = "cpu", dt_s: Optional[float] = None, method: Optional[str] = None,
             input_shape: Optional[Sequence[int]] = None, dump_ir: Optional[str] = None,
-            **extra: Any) -> Artifact:
-    """Compile ``model`` for ``target`` with step ``dt_s`` seconds; raise on any rule violation."""
+            framework: Optional[str] = None, **extra: Any) -> Artifact:
+    """Compile ``model`` for ``target`` with step ``dt_s`` seconds; raise on any rule violation.
+
+    ``framework`` (snntorch, norse, sinabs, spikingjelly) names the exporter of a NIR file: its
+    exporter's quirks are undone and its time-step convention is the default ``dt_s``/``method``.
+    """
     tgt = get_target(target)
-    options = CompileOptions(dt_s=float(dt_s), method=method, extra=dict(extra))
     graph = load_model(model, input_shape)
+    if framework is not None:
+        from snnc.compiler.frontends.conventions import adapt, convention
+
+        fw_dt, fw_method = convention(framework)
+        dt_s = fw_dt if dt_s is None else dt_s
+        method = fw_method if method is None else method
+        graph = adapt(graph, framework)
+    options = CompileOptions(dt_s=float(DEFAULT_DT_S if dt_s is None else dt_s),
+                             method=DEFAULT_METHOD if method is None else method,
+                             extra=dict(extra))
     source_hash = graph.fingerprint()
     passed = run_pipeline(graph, tgt.passes(), dump_ir=dump_ir)
     violations = tgt.check(passed, options)
@@ -81,6 +98,7 @@ def compile(model: Any, target: str = "cpu", dt_s: float = 1e-3, method: str = "
         "snnc_version": __version__,
         "target": tgt.name,
         "options": options.to_dict(),
+        "framework": framework,
         "source_hash": source_hash,
         "compiled_hash": passed.fingerprint(),
         "input_shape": list(passed.shapes[ins[0]]),

@@ -176,6 +176,20 @@ class GraphSimulator:
         self.inputs = graph.inputs()
         self.outputs = graph.outputs()
 
+    def _initial_recurrent_values(self, batch: int, states: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+        """Values recurrent edges deliver at step 0: a stateless source (synapses only) gives its
+        response to a zero input (its bias); a neuron or delay gives zeros."""
+        import torch
+
+        prev: Dict[str, Any] = {}
+        for s in {s for s, _ in self.back}:
+            op = self.ops[s]
+            if op.neuron is None and op.threshold is None and not op.delay_steps and op.syn:
+                fw = [p for p in self.preds[s] if (p, s) not in self.back]
+                shape = (batch,) + tuple(self.graph.shapes[fw[0]] if fw else self.graph.shapes[s])
+                prev[s], _ = op.step(torch.zeros(shape, dtype=self.dtype, device=self.device), states[s])
+        return prev
+
     def run(self, x: np.ndarray, record: bool = False, progress: bool = False) -> Result:
         """Simulate dense input ``x`` of shape (batch, T, *input_shape); return a :class:`Result`."""
         import torch
@@ -184,7 +198,7 @@ class GraphSimulator:
         xt = torch.as_tensor(np.asarray(x), dtype=self.dtype, device=self.device)
         B, T = xt.shape[0], xt.shape[1]
         states = {n: op.init_state(B, self.dtype, self.device) for n, op in self.ops.items()}
-        prev: Dict[str, Any] = {}
+        prev = self._initial_recurrent_values(B, states)
         outs: List[Any] = []
         counts = {n: torch.zeros(B, dtype=self.dtype, device=self.device) for n, op in self.ops.items() if op.spiking}
         synops = {n: torch.zeros(B, dtype=self.dtype, device=self.device) for n, op in self.ops.items() if op.syn}

@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Mapping
 import numpy as np
 
 from snnc.artifact import canonical_json, pack_arrays, split_graph_payload
-from snnc.compiler.graph import Graph, Layer
+from snnc.compiler.graph import Delay, Graph, Layer
 from snnc.dynamics import METHODS
 from snnc.errors import Violation
 from snnc.runtime.result import Result
@@ -29,7 +29,23 @@ def rule_positive_dt(graph: Graph, options: CompileOptions) -> List[Violation]:
     return []
 
 
-RULES = [rule_known_method, rule_positive_dt]
+#: Most whole steps a Delay may span (the simulator keeps one buffer per step).
+MAX_DELAY_STEPS = 100_000
+
+
+def rule_delay_steps(graph: Graph, options: CompileOptions) -> List[Violation]:
+    """Each Delay must span a bounded number of whole time steps."""
+    out = []
+    for name, node in graph.nodes.items():
+        if isinstance(node, Delay) and np.isfinite(options.dt_s) and options.dt_s > 0:
+            steps = float(np.max(np.rint(np.asarray(node.delay) / options.dt_s)))
+            if steps > MAX_DELAY_STEPS:
+                out.append(Violation("delay-steps", name, f"{steps:.0f} steps of {options.dt_s} s",
+                                     f"<= {MAX_DELAY_STEPS} steps", "use a larger --dt or a shorter delay"))
+    return out
+
+
+RULES = [rule_known_method, rule_positive_dt, rule_delay_steps]
 
 
 class CpuTarget(Target):
