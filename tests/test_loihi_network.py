@@ -54,7 +54,7 @@ def _dense(**kw: object) -> LoihiLayer:
     (lambda: LoihiNetwork((3,), [_dense(bias_mant=40000)]), ValueRangeError),
     (lambda: LoihiNetwork((3,), [_dense(bias_exp=8)]), ValueRangeError),
     (lambda: LoihiNetwork((3,), [_dense(num_weight_bits=9)]), ValueRangeError),
-    (lambda: LoihiNetwork((3,), [_dense().replace(source=0)]), UnsupportedError),
+    (lambda: LoihiNetwork((3,), [_dense().replace(source=1)]), UnsupportedError),
     (lambda: LoihiNetwork((3,), [_dense().replace(weights=np.ones((2, 3)) * 0.5)]), ValueRangeError),
     (lambda: LoihiNetwork((1, 4, 4), [LoihiLayer.conv("c", np.ones((1, 1, 2, 2), dtype=np.int64), (1, 4, 4),
                                                       source=-1).replace(weight_exp=1)]), UnsupportedError),

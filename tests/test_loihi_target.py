@@ -102,11 +102,11 @@ def test_conv_pool_model_compiles_with_a_netx_file() -> None:
 def test_every_broken_rule_is_reported_at_once() -> None:
     g = mlp()
     g.nodes["lif1"] = _lif(30).replace(v_reset=np.full(30, 0.5))
-    g.nodes["lif2"] = LI(tau=np.full(5, 0.02), r=np.ones(5), v_leak=np.zeros(5))
+    g.nodes["lif2"] = _lif(5).replace(tau=np.linspace(0.01, 0.02, 5))
     with pytest.raises(RuleViolationError) as info:
         snnc.compile(g, target="loihi", dt_s=1e-3)
     broken = sorted(v.rule for v in info.value.violations)
-    assert broken == ["loihi.neuron.kind", "loihi.neuron.reset"]
+    assert broken == ["loihi.neuron.decay", "loihi.neuron.reset"]
     g = mlp()
     g.nodes["lif1"] = _lif(30).replace(tau=np.linspace(0.01, 0.02, 30))
     with pytest.raises(RuleViolationError) as info:

@@ -48,8 +48,9 @@ def fuse_layers(graph: Graph) -> Graph:
         inside = set(members)
         ins = [s for s, d in out.edges if d == members[0] and s not in inside]
         outs = [d for s, d in out.edges if s == members[-1] and d not in inside]
+        loops = [(end, end)] * sum(1 for s, d in out.edges if s == members[-1] and d == members[0])
         out.edges = [e for e in out.edges if e[0] not in inside and e[1] not in inside]
-        out.edges += [(s, end) for s in ins] + [(end, d) for d in outs]
+        out.edges += [(s, end) for s in ins] + [(end, d) for d in outs] + loops
         for m in members:
             out.nodes.pop(m, None)
         out.nodes[end] = layer

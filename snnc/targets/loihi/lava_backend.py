@@ -116,8 +116,8 @@ def _unpack(out: Dict[str, np.ndarray], jobs: Sequence[Tuple[LoihiNetwork, np.nd
             if key not in out:
                 raise SnncError(f"Lava worker returned no spikes for layer {i} ('{ly.name}')")
             spikes.append(out[key].astype(bool))
-            us.append(out[f"{p}u/{i}"] if record_states else None)
-            vs.append(out[f"{p}v/{i}"] if record_states else None)
+            us.append(out.get(f"{p}u/{i}"))  # present when recorded, and always for readout layers
+            vs.append(out.get(f"{p}v/{i}"))
         results.append(LavaResult(spikes, us, vs, float(out[p + "build_s"]), float(out[p + "run_s"]),
                                   meta={"lava_version": str(out.get("lava_version", "unknown"))}))
     return results

@@ -9,9 +9,12 @@ of the Lava interpreter. Usage::
 ``IN.npz`` holds ``num_jobs`` and, per job ``j``, ``job{j}/net/<key>`` (a
 ``LoihiNetwork.to_dict()``), ``job{j}/spikes`` (B, T, *input_shape) and ``job{j}/record_states``.
 ``OUT.npz`` gets, per job and layer ``i`` with neurons, ``job{j}/spikes/{i}`` (B, T, *shape) uint8
-and, if asked, ``job{j}/u/{i}`` and ``job{j}/v/{i}`` int32, plus ``job{j}/build_s``,
+and, if asked (always for readout layers), ``job{j}/u/{i}`` and ``job{j}/v/{i}`` int32, plus ``job{j}/build_s``,
 ``job{j}/run_s`` and ``lava_version``. Samples of a batch run one after another in one Lava run;
 between samples every LIF's ``u``, ``v`` and every synapse's buffer are set back to zero.
+Layers with several inputs get one Dense/Conv process per input, all connected to the LIF's
+``a_in`` (Lava sums them in int32); recurrent inputs are ordinary connections (Lava's Dense sends
+its previous step's sum before it receives, so cycles do not deadlock and every hop costs a step).
 Exit codes: 0 ok, 1 error (traceback on stderr), 3 Lava not importable.
 """
 from __future__ import annotations
@@ -30,7 +33,7 @@ EXIT_NO_LAVA = 3
 
 def _layers(net: Mapping[str, np.ndarray]) -> Tuple[Tuple[int, ...], List[Dict[str, Any]]]:
     """Parse the flat dict of ``LoihiNetwork.to_dict`` (format version 1) into plain dicts."""
-    if str(net["format"]) != "snnc.loihi.network" or int(net["version"]) != 1:
+    if str(net["format"]) != "snnc.loihi.network" or int(net["version"]) not in (1, 2):
         raise ValueError(f"unsupported network dict {str(net['format'])!r} v{int(net['version'])}")
     layers = []
     for i in range(int(net["num_layers"])):
@@ -41,6 +44,17 @@ def _layers(net: Mapping[str, np.ndarray]) -> Tuple[Tuple[int, ...], List[Dict[s
         ly["source"] = int(ly["source"])
         ly["input_shape"] = tuple(int(s) for s in ly["input_shape"])
         ly["output_shape"] = tuple(int(s) for s in ly["output_shape"])
+        syns = []
+        if ly["kind"] != "flatten":
+            syns.append(dict(ly))
+            for k in range(int(ly.get("num_extra", 0))):
+                q = f"extra/{k}/"
+                syn: Dict[str, Any] = {key[len(q):]: val for key, val in ly.items() if key.startswith(q)}
+                syn["kind"] = str(syn["kind"])
+                syn["source"] = int(syn["source"])
+                syn["input_shape"] = tuple(int(s) for s in syn["input_shape"])
+                syns.append(syn)
+        ly["synapses"] = syns
         layers.append(ly)
     return tuple(int(s) for s in net["input_shape"]), layers
 
@@ -72,46 +86,53 @@ def run_job(net: Mapping[str, np.ndarray], spikes: np.ndarray, record_states: bo
     src = RingBuffer(data=np.ascontiguousarray(data))
     ports: Dict[int, Tuple[Any, Tuple[int, ...]]] = {-1: (src.s_out, in_shape)}
     neurons: Dict[int, Any] = {}
-    synapses: Dict[int, Tuple[Any, str]] = {}
+    synapses: List[Tuple[Any, str]] = []
     monitors: Dict[int, Dict[str, Any]] = {}
+    # First every LIF (a synapse may read a later layer or its own layer: recurrence), then flatten
+    # views (which read earlier layers), then one Dense/Conv per synaptic input.
     for i, ly in enumerate(layers):
-        port, shape = ports[ly["source"]]
         if ly["kind"] == "flatten":
-            flat = port.transpose([2, 1, 0]).flatten() if len(shape) == 3 else port
-            ports[i] = (flat, ly["output_shape"])
             continue
-        w = np.asarray(ly["weights"]).astype(np.int64)
-        if ly["kind"] == "dense":
-            syn = Dense(weights=w, weight_exp=int(ly["weight_exp"]), num_weight_bits=int(ly["num_weight_bits"]),
-                        sign_mode=SignMode(int(ly["sign_mode"])))
-            buf = "a_buff"
-        else:
-            c_in, h_in, w_in = ly["input_shape"]
-            # PyTorch (O, I/g, kh, kw) cross-correlation -> Lava (O, kw, kh, I/g) convolution (as netx does)
-            lw = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
-            sh, sw = (int(s) for s in ly["stride"])
-            ph, pw = (int(s) for s in ly["padding"])
-            dh, dw = (int(s) for s in ly["dilation"])
-            syn = Conv(weight=lw, input_shape=(w_in, h_in, c_in), stride=(sw, sh), padding=(pw, ph),
-                       dilation=(dw, dh), groups=int(ly["groups"]))
-            buf = "a_buf"
         out_shape = ly["output_shape"]
         lava_shape = tuple(reversed(out_shape)) if len(out_shape) == 3 else out_shape
         bias = np.broadcast_to(np.asarray(ly["bias_mant"], dtype=np.int64), out_shape)
         lif = LIF(shape=lava_shape, du=int(ly["du"]) - 1, dv=int(ly["dv"]), vth=int(ly["vth_mant"]),
                   bias_mant=np.ascontiguousarray(_to_lava_order(bias)), bias_exp=int(ly["bias_exp"]))
-        port.connect(syn.s_in)
-        syn.a_out.connect(lif.a_in)
         ports[i] = (lif.s_out, out_shape)
         neurons[i] = lif
-        synapses[i] = (syn, buf)
         mons: Dict[str, Any] = {"spikes": Sink(shape=lava_shape, buffer=total)}  # cheaper than a Monitor
         lif.s_out.connect(mons["spikes"].a_in)
-        if record_states:
+        if record_states or bool(int(ly.get("readout", 0))):
             mons["u"], mons["v"] = Monitor(), Monitor()
             mons["u"].probe(lif.u, total)
             mons["v"].probe(lif.v, total)
         monitors[i] = mons
+    for i, ly in enumerate(layers):
+        if ly["kind"] == "flatten":
+            port, shape = ports[ly["source"]]
+            flat = port.transpose([2, 1, 0]).flatten() if len(shape) == 3 else port
+            ports[i] = (flat, ly["output_shape"])
+    for i, ly in enumerate(layers):
+        for syn_d in ly["synapses"]:
+            port, _ = ports[syn_d["source"]]
+            w = np.asarray(syn_d["weights"]).astype(np.int64)
+            if syn_d["kind"] == "dense":
+                syn = Dense(weights=w, weight_exp=int(syn_d["weight_exp"]),
+                            num_weight_bits=int(syn_d["num_weight_bits"]), sign_mode=SignMode(int(syn_d["sign_mode"])))
+                buf = "a_buff"
+            else:
+                c_in, h_in, w_in = syn_d["input_shape"]
+                # PyTorch (O, I/g, kh, kw) cross-correlation -> Lava (O, kw, kh, I/g) convolution (as netx does)
+                lw = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
+                sh, sw = (int(s) for s in syn_d["stride"])
+                ph, pw = (int(s) for s in syn_d["padding"])
+                dh, dw = (int(s) for s in syn_d["dilation"])
+                syn = Conv(weight=lw, input_shape=(w_in, h_in, c_in), stride=(sw, sh), padding=(pw, ph),
+                           dilation=(dw, dh), groups=int(syn_d["groups"]))
+                buf = "a_buf"
+            port.connect(syn.s_in)
+            syn.a_out.connect(neurons[i].a_in)
+            synapses.append((syn, buf))
     cfg = Loihi2SimCfg(select_tag="fixed_pt")
     first = neurons[min(neurons)]
     t1 = time.perf_counter()
@@ -120,10 +141,10 @@ def run_job(net: Mapping[str, np.ndarray], spikes: np.ndarray, record_states: bo
         for s in range(b):
             first.run(condition=RunSteps(num_steps=t_steps), run_cfg=cfg)
             if s + 1 < b:
-                for i, lif in neurons.items():
+                for lif in neurons.values():
                     lif.u.set(np.zeros(lif.u.shape, dtype=np.int64))
                     lif.v.set(np.zeros(lif.v.shape, dtype=np.int64))
-                    syn, buf = synapses[i]
+                for syn, buf in synapses:
                     var = getattr(syn, buf)
                     var.set(np.zeros(var.shape, dtype=np.int64))
         t2 = time.perf_counter()

@@ -1,37 +1,55 @@
 """Lowering: the compiler's fused layers (NIR semantics, discretised with dt) -> a :class:`LoihiNetwork`.
 
-Each fused :class:`~snnc.compiler.graph.Layer` becomes one Loihi layer (a ``flatten`` is inserted
-before a dense layer whose input is not flat):
+Each fused :class:`~snnc.compiler.graph.Layer` with a neuron becomes one Loihi layer; a
+neuron-less layer (a weighted synapse chain) is folded into the layers it feeds, or becomes a
+readout when it feeds the graph output. General graphs are lowered:
 
-* ``[Flatten ->] Affine -> neuron`` -> ``dense``; ``Conv2d -> neuron`` -> ``conv``;
-  ``SumPool2d -> neuron`` -> ``pool`` (a grouped conv with an all-ones kernel); scalar ``Scale``
-  nodes fold into the gain;
-* neurons: LIF, CubaLIF, IF (no leak) and Threshold (memoryless: full decays) map to Lava's CUBA
-  LIF through :mod:`snnc.targets.loihi.quantize`;
-* timing: every Loihi synapse delivers one step later, so an output ``L`` layers deep lags its
-  input by ``L`` steps compared with the float model (reported as ``latency_steps``).
+* **summed inputs**: every path ``spiking source -> synapses -> neuron`` is one Loihi synapse
+  (``LoihiSynapse``) of the layer; several edges into a node are summed, so a layer may have
+  several synapses, each with its own source (NIR's ``Affine -> LIF <- Affine``, a neuron fed
+  directly by a spiking node -- an identity synapse -- and mixtures). One scale per layer: all
+  its synapses are quantised together. A path may hold at most one weighted node ([Flatten]
+  Affine, Conv2d, SumPool2d) plus scalar Scales; a path with none is one-to-one (a diagonal
+  dense, or a 1x1 grouped conv for (C, H, W)), an elementwise Scale becoming its weights;
+* **recurrence**: a source may be a later layer or the layer itself;
+* **neurons**: LIF, CubaLIF, IF and Threshold (memoryless: ``du = dv = 4096``) spike; LI, CubaLI,
+  I and neuron-less chains that feed the output are **readouts**: a CUBA LIF with the maximum
+  threshold mantissa (the quantiser keeps ``v`` below it in the worst case where a leak bounds
+  it), whose output is ``v / scale`` (``run.json`` holds the scale);
+* **timing**: on Loihi *every* synaptic hop delivers one step later. In the float model a forward
+  edge is instantaneous, a recurrent edge carries the previous step and a ``Delay`` node its
+  steps. The lowering looks for per-layer offsets ``tau`` with ``loihi_L(t) = float_L(t - tau_L)``
+  (``tau_L = tau_source + 1 - float_delay(path)`` for every path): when they exist the Loihi
+  network is the float model shifted per layer (reported as ``latency_steps`` for the output and
+  ``layer_lag_steps``), and explicit ``Delay`` nodes are absorbed into the hops. When they do not
+  (paths of unequal hop counts, loops whose hop count differs from their float delay), the Loihi
+  network computes something else than the float graph -- which ``with_loihi_delays`` turns into
+  the float graph that Loihi does compute -- and the report says so; a graph with ``Delay`` nodes
+  must then be made consistent (the rule ``loihi.timing.delay``). A layer with a constant bias
+  and ``tau > 0`` starts ``tau`` steps earlier than the float one (warned).
 
 Options (``CompileOptions.extra``): ``min_weight_bits`` (default 6: below it a dense layer may use a
 negative weight exponent), ``netx`` (default True: also store a lava-dl netx ``.net`` file in the
-artifact when the network is expressible in netx).
+artifact when the network is expressible in netx), ``validate`` (see :mod:`snnc.targets.loihi.validate`).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 import numpy as np
 
-from snnc.compiler.graph import Affine, Conv2d, Flatten, Graph, Layer, Neuron, Node, Scale, SumPool2d, Threshold
-from snnc.errors import InputError, SnncError, Violation
+from snnc.compiler.graph import (Affine, AvgPool2d, Conv2d, Delay, Flatten, Graph, Input, Layer, Neuron, Node,
+                                 Scale, SumPool2d, Threshold)
+from snnc.errors import InputError, SnncError, UnsupportedError, Violation
 from snnc.targets.loihi import rules
-from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork
+from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork, LoihiSynapse, determine_sign_mode
 from snnc.targets.loihi.quantize import QuantReport, quantize_layer
 
 log = logging.getLogger(__name__)
 
-KNOWN_OPTIONS = ("min_weight_bits", "netx")
+KNOWN_OPTIONS = ("min_weight_bits", "netx", "validate", "validate_samples", "validate_batch", "validate_steps")
 
 
 @dataclass
@@ -44,6 +62,24 @@ class LoweringResult:
     output_layer: int = -1
     latency_steps: int = 0
     notes: List[str] = field(default_factory=list)
+    #: Per Loihi layer name: steps by which it lags the float model (only when consistent).
+    layer_lag_steps: Dict[str, int] = field(default_factory=dict)
+    #: True when the Loihi network is the float graph shifted per layer (see module doc).
+    timing_exact: bool = True
+    #: For a readout output layer: ``v_float = v_int / readout_scale``; else None.
+    readout_scale: Optional[float] = None
+    warnings: List[str] = field(default_factory=list)
+
+
+@dataclass
+class _Term:
+    """One path from a spiking source (Input or spiking layer) into a Loihi layer."""
+
+    source: str
+    chain: List[Node]
+    float_delay: int
+    #: Weighted nodes (by id) whose bias this path carries (a bias counts once per node and layer).
+    owner_ids: Tuple[int, ...] = ()
 
 
 def _per_channel(a: Any, shape: Tuple[int, ...], name: str, what: str) -> np.ndarray:
@@ -53,25 +89,164 @@ def _per_channel(a: Any, shape: Tuple[int, ...], name: str, what: str) -> np.nda
         return arr.reshape(-1)
     if arr.size == int(np.prod(shape)):
         per = arr.reshape(shape[0], -1)
+        if len(shape) == 1:
+            return arr.reshape(-1)
         if not np.allclose(per, per[:, :1]):
             raise SnncError(f"{what} varies inside a channel; Loihi conv layers share it per channel", node=name)
         return per[:, 0]
     raise SnncError(f"{what} of size {arr.size} does not fit shape {shape}", node=name)
 
 
-def _neuron_coefficients(name: str, neuron: Node, dt_s: float, method: str, shape: Tuple[int, ...]
+def _neuron_coefficients(name: str, neuron: Optional[Node], dt_s: float, method: str, shape: Tuple[int, ...]
                          ) -> Dict[str, Any]:
+    if neuron is None:  # weighted readout: memoryless, v = input
+        return dict(a_v=0.0, g_v=1.0, c_v=0.0, theta=1.0)
     if isinstance(neuron, Threshold):
         return dict(a_v=0.0, g_v=1.0, c_v=0.0, theta=_per_channel(neuron.threshold, shape, name, "threshold"))
     assert isinstance(neuron, Neuron)
     d = neuron.discrete(dt_s, method)
     out = dict(a_v=_per_channel(d.a_v, shape, name, "a_v"), g_v=_per_channel(d.g_v, shape, name, "g_v"),
                c_v=_per_channel(d.c_v, shape, name, "c_v"),
-               theta=_per_channel(d.v_threshold, shape, name, "threshold"))
+               theta=1.0 if d.v_threshold is None else _per_channel(d.v_threshold, shape, name, "threshold"))
     if d.a_i is not None:
         out["a_i"] = _per_channel(d.a_i, shape, name, "a_i")
         out["g_i"] = _per_channel(d.g_i, shape, name, "g_i")
     return out
+
+
+def _is_spiking_layer(node: Node) -> bool:
+    return isinstance(node, Layer) and node.neuron is not None and node.neuron.kind not in rules.READOUT_NEURONS
+
+
+def _delay_steps(node: Delay, dt_s: float, name: str) -> int:
+    steps = np.unique(np.rint(np.asarray(node.delay, dtype=np.float64) / dt_s))
+    if steps.size != 1:
+        raise UnsupportedError("Delay with differing per-element delays", node=name)
+    return int(steps[0])
+
+
+def _expand(graph: Graph, name: str, chain: List[Node], delay: int, owners: Tuple[int, ...], back: Set[Tuple[str, str]],
+            dt_s: float, seen: Tuple[str, ...], terms: List[_Term], violations: List[Violation], at: str) -> None:
+    """Collect the paths from spiking sources into ``name`` (a layer's input side) as terms."""
+    for p in graph.predecessors(name):
+        d = delay + (1 if (p, name) in back else 0)
+        node = graph.nodes[p]
+        if isinstance(node, Input) or _is_spiking_layer(node):
+            terms.append(_Term(p, list(chain), d, owners))
+        elif p in seen:
+            violations.append(Violation("loihi.graph.cycle", p, "a loop without neurons", "a neuron in every loop"))
+        elif isinstance(node, Layer) and node.neuron is None:
+            ids = tuple(id(s) for s in node.synapses if isinstance(s, (Affine, Conv2d)))
+            _expand(graph, p, list(node.synapses) + chain, d, owners + ids, back, dt_s, seen + (p,), terms,
+                    violations, at)
+        elif isinstance(node, Delay):
+            try:
+                steps = _delay_steps(node, dt_s, p)
+            except SnncError as exc:
+                violations.append(Violation("loihi.graph.delay", p, exc.message, "one delay per node"))
+                continue
+            _expand(graph, p, chain, d + steps, owners, back, dt_s, seen + (p,), terms, violations, at)
+        elif isinstance(node, Layer):
+            violations.append(Violation("loihi.readout.fanout", p, f"non-spiking {node.neuron.kind} feeds {at}",
+                                        "only the graph output",
+                                        "Loihi layers exchange binary spikes; make this layer spiking"))
+        else:
+            violations.append(Violation("loihi.graph.node", p, node.kind, "fused layers, Delay, Input"))
+
+
+@dataclass
+class _Syn:
+    """A term resolved to one Loihi synapse (float weights, before quantisation)."""
+
+    source: str
+    kind: str  # dense | conv | pool
+    weight: np.ndarray  # float, already multiplied by the path's scalar gain
+    bias: Optional[np.ndarray]  # per output (dense) or per channel (conv), or None
+    needs_flatten: bool = False
+    stride: Tuple[int, int] = (1, 1)
+    padding: Tuple[int, int] = (0, 0)
+    dilation: Tuple[int, int] = (1, 1)
+    groups: int = 1
+
+
+def _resolve_term(name: str, term: _Term, src_shape: Tuple[int, ...], out_shape: Tuple[int, ...],
+                  counted: Set[int]) -> _Syn:
+    """Turn a path into one synapse with float weights; raises SnncError when Loihi cannot express it."""
+    gain = 1.0
+    elem: Optional[np.ndarray] = None
+    weighted: Optional[Node] = None
+    flat = False
+    for s in term.chain:
+        if isinstance(s, Scale):
+            sc = np.asarray(s.scale, dtype=np.float64)
+            if sc.size == 1:
+                gain *= float(sc.reshape(-1)[0])
+            elif weighted is None and elem is None:
+                elem = sc
+            else:
+                raise SnncError(f"Scale of size {sc.size} next to a weighted synapse", node=name,
+                                hint="fold per-channel scales into the weights before export")
+        elif isinstance(s, Flatten):
+            flat = flat or len(src_shape) != 1
+        else:
+            weighted = s
+    if isinstance(weighted, AvgPool2d):
+        gain /= float(np.prod(weighted.kernel_size))
+    bias = None
+    if isinstance(weighted, (Affine, Conv2d)) and id(weighted) not in counted:  # W (x1 + x2) + b: b once
+        counted.add(id(weighted))
+        if np.any(weighted.bias != 0):
+            bias = np.asarray(weighted.bias, dtype=np.float64) * gain
+    if weighted is None:  # one-to-one
+        n = int(np.prod(out_shape))
+        if int(np.prod(src_shape)) != n:
+            raise SnncError(f"one-to-one path from {term.source} of size {int(np.prod(src_shape))} into {n} neurons",
+                            node=name)
+        if len(out_shape) == 3 and not flat:
+            c = out_shape[0]
+            per = np.ones(c) if elem is None else _per_channel(elem, out_shape, name, "elementwise scale")
+            per = np.broadcast_to(per, (c,)) * gain
+            return _Syn(term.source, "conv", per.reshape(c, 1, 1, 1), None, groups=c)
+        diag = np.ones(n) if elem is None else np.broadcast_to(elem.reshape(-1) if elem.size == n else elem, (n,))
+        return _Syn(term.source, "dense", np.diag(np.asarray(diag, dtype=np.float64) * gain), None,
+                    needs_flatten=len(src_shape) != 1)
+    if isinstance(weighted, Affine):
+        return _Syn(term.source, "dense", np.asarray(weighted.weight, dtype=np.float64) * gain, bias,
+                    needs_flatten=len(src_shape) != 1)
+    if len(src_shape) != 3 or len(out_shape) != 3 or flat:
+        raise SnncError(f"{weighted.kind} needs (C, H, W) input and output without a flatten in the path", node=name)
+    if isinstance(weighted, Conv2d):
+        return _Syn(term.source, "conv", np.asarray(weighted.weight, dtype=np.float64) * gain, bias,
+                    stride=weighted.stride, padding=weighted.padding, dilation=weighted.dilation,
+                    groups=weighted.groups)
+    assert isinstance(weighted, SumPool2d)
+    c = src_shape[0]
+    kh, kw = weighted.kernel_size
+    return _Syn(term.source, "pool", np.full((c, 1, kh, kw), gain), None, stride=weighted.stride,
+                padding=weighted.padding, groups=c)
+
+
+def _solve_offsets(layer_terms: Dict[str, List[_Term]], inp: str) -> Tuple[Dict[str, int], bool]:
+    """Return offsets tau (float -> Loihi lag per layer) and whether every path agrees with them."""
+    tau: Dict[str, int] = {inp: 0}
+    ok = True
+    changed = True
+    rounds = 0
+    while changed and rounds < len(layer_terms) + 2:
+        changed = False
+        rounds += 1
+        for name, terms in layer_terms.items():
+            for t in terms:
+                if t.source in tau:
+                    want = tau[t.source] + 1 - t.float_delay
+                    if name not in tau:
+                        tau[name] = want
+                        changed = True
+    for name, terms in layer_terms.items():
+        for t in terms:
+            if name not in tau or t.source not in tau or tau[name] != tau[t.source] + 1 - t.float_delay:
+                ok = False
+    return tau, ok
 
 
 def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[str, Any]] = None) -> LoweringResult:
@@ -81,116 +256,212 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[
     if unknown:
         raise InputError(f"unknown Loihi option(s) {unknown}", hint=f"known: {list(KNOWN_OPTIONS)}")
     min_bits = int(extra.get("min_weight_bits", 6))
-    violations = rules.rule_feed_forward(graph) + rules.rule_single_input(graph)
+    violations = rules.rule_node_kinds(graph)
+    violations = [v for v in violations if not (v.rule == "loihi.graph.node" and v.found == "Delay")]
     inputs = graph.inputs()
+    outs = graph.outputs()
     if len(inputs) != 1:
         violations.append(Violation("loihi.graph.inputs", ",".join(inputs), f"{len(inputs)} inputs", "1"))
         return LoweringResult(None, violations)
-    index: Dict[str, int] = {inputs[0]: -1}
-    layers: List[LoihiLayer] = []
-    reports: Dict[str, QuantReport] = {}
-    notes: List[str] = []
-    depth: Dict[str, int] = {inputs[0]: 0}
-    failed: set = set()
-    for name in graph.layers():
+    if len(outs) != 1:
+        violations.append(Violation("loihi.graph.outputs", ",".join(outs), f"{len(outs)} outputs", "1"))
+        return LoweringResult(None, violations)
+    inp, out_name = inputs[0], outs[0]
+    back = set(graph.recurrent_edges())
+    order = graph.topological_order()
+    # ---- which nodes become Loihi layers
+    loihi_names: List[str] = []
+    readouts: Set[str] = set()
+    out_preds = graph.predecessors(out_name)
+    for name in order:
         node = graph.nodes[name]
-        assert isinstance(node, Layer)
+        if not isinstance(node, Layer):
+            continue
         vs = rules.rule_neuron_kind(name, node.neuron)
         if node.neuron is not None:
             vs += rules.rule_reset_to_zero(name, node.neuron) + rules.rule_positive_threshold(name, node.neuron)
             vs += rules.rule_uniform_decay(name, node.neuron)
-        vs += rules.rule_synapse_chain(name, node)
-        preds = graph.predecessors(name)
-        if len(preds) == 1 and preds[0] in failed:
-            failed.add(name)  # its source broke a rule already: no second report
-            violations += vs
-            continue
-        if len(preds) != 1 or preds[0] not in index:
-            vs.append(Violation("loihi.graph.source", name, f"inputs {preds}", "one lowered layer or the input"))
+        vs += rules.rule_readout_feeds_output(graph, name)
         violations += vs
-        if vs:
-            failed.add(name)
-            continue
-        src = index[preds[0]]
-        in_shape = tuple(graph.shapes[preds[0]])
-        out_shape = tuple(graph.shapes[name])
-        gain = 1.0
-        syn: Optional[Node] = None
-        for s in node.synapses:
-            if isinstance(s, Scale):
-                sc = np.asarray(s.scale, dtype=np.float64)
-                if sc.size != 1:
-                    violations.append(Violation("loihi.layer.scale", name, f"Scale of size {sc.size}", "scalar",
-                                                "fold per-channel scales into the weights before export"))
-                    failed.add(name)
-                    syn = None
-                    break
-                gain *= float(sc.reshape(-1)[0])
-            elif isinstance(s, Flatten):
-                if len(in_shape) != 1:
-                    layers.append(LoihiLayer.flatten(f"{name}.flatten", in_shape, source=src))
-                    src = len(layers) - 1
-                    in_shape = layers[-1].output_shape
-            else:
-                syn = s
-        if syn is None:
-            continue
+        if _is_spiking_layer(node):
+            loihi_names.append(name)
+        elif name in out_preds:
+            loihi_names.append(name)
+            readouts.add(name)
+    if len(out_preds) != 1 or out_preds[0] not in loihi_names:
+        violations.append(Violation("loihi.graph.output", out_name, f"fed by {out_preds}",
+                                    "one spiking or readout layer", "the output must be one layer's spikes or v"))
+    # ---- paths into every Loihi layer
+    layer_terms: Dict[str, List[_Term]] = {}
+    for name in loihi_names:
+        node = graph.nodes[name]
+        terms: List[_Term] = []
+        own_ids = tuple(id(s) for s in node.synapses if isinstance(s, (Affine, Conv2d)))
+        _expand(graph, name, list(node.synapses), 0, own_ids, back, dt_s, (name,), terms, violations, name)
+        for t in terms:
+            violations += rules.rule_synapse_nodes(name, t.chain)
+        if not terms:
+            violations.append(Violation("loihi.graph.unfed", name, "no spiking source", "at least one input"))
+        layer_terms[name] = terms
+    tau, timing_ok = _solve_offsets(layer_terms, inp)
+    has_delay_nodes = any(isinstance(n, Delay) for n in graph.nodes.values())
+    if has_delay_nodes and not timing_ok:
+        violations.append(Violation(
+            "loihi.timing.delay", out_name, "Delay nodes with path delays that Loihi's one step per hop cannot "
+            "reproduce", "a consistent per-layer lag", "on Loihi every synaptic hop takes one step; give each loop "
+            "a float delay equal to its hop count and equal delays to parallel paths"))
+    if violations:
+        return LoweringResult(None, _dedupe(violations))
+    # ---- flatten layers and indices
+    shapes = graph.shapes
+    syns: Dict[str, List[_Syn]] = {}
+    for name in loihi_names:
+        counted: Set[int] = set()
         try:
-            coef = _neuron_coefficients(name, node.neuron, dt_s, method, out_shape)
-            coef["g_v"] = np.asarray(coef["g_v"]) * gain
-            if isinstance(syn, Affine):
-                q = quantize_layer(name, syn.weight, bias=syn.bias, min_weight_bits=min_bits, **coef)
-                ly = LoihiLayer.dense(name, q.weights, source=src, weight_exp=q.weight_exp, sign_mode=q.sign_mode,
-                                      du=q.du, dv=q.dv, vth_mant=q.vth_mant, bias_mant=_bias(q.bias_mant, out_shape),
-                                      bias_exp=q.bias_exp)
-            elif isinstance(syn, Conv2d):
-                q = quantize_layer(name, syn.weight, bias=syn.bias, conv=True, **coef)
-                ly = LoihiLayer.conv(name, q.weights, in_shape, source=src, stride=syn.stride, padding=syn.padding,
-                                     dilation=syn.dilation, groups=syn.groups, du=q.du, dv=q.dv,
-                                     vth_mant=q.vth_mant, bias_mant=_bias(q.bias_mant, out_shape),
-                                     bias_exp=q.bias_exp)
-            else:
-                assert isinstance(syn, SumPool2d)
-                c = in_shape[0]
-                kh, kw = syn.kernel_size
-                ones = np.ones((c, 1, kh, kw))
-                q = quantize_layer(name, ones, conv=True, **coef)
-                if not np.all(q.weights == q.weights.reshape(-1)[0]):
-                    violations.append(Violation("loihi.pool.uniform", name, "per-channel pooling gains", "one gain",
-                                                "use one threshold and time constant for all channels"))
-                    failed.add(name)
-                    continue
-                ly = LoihiLayer.pool(name, in_shape, (kh, kw), int(q.weights.reshape(-1)[0]), source=src,
-                                     stride=syn.stride, padding=syn.padding, du=q.du, dv=q.dv, vth_mant=q.vth_mant,
-                                     bias_mant=_bias(q.bias_mant, out_shape), bias_exp=q.bias_exp)
+            syns[name] = [_resolve_term(name, t, tuple(shapes[t.source]), tuple(shapes[name]), counted)
+                          for t in layer_terms[name]]
+        except SnncError as exc:
+            violations.append(Violation("loihi.layer.synapses", name, exc.message, "one Loihi synapse per path",
+                                        exc.hint or ""))
+    if violations:
+        return LoweringResult(None, _dedupe(violations))
+    need_flat = {s.source for ss in syns.values() for s in ss if s.needs_flatten}
+    slots: List[Tuple[str, str]] = []  # (kind, graph name): ("flatten", src) or ("layer", name)
+    if inp in need_flat:
+        slots.append(("flatten", inp))
+    for name in loihi_names:
+        slots.append(("layer", name))
+        if name in need_flat:
+            slots.append(("flatten", name))
+    index: Dict[Tuple[str, str], int] = {s: i for i, s in enumerate(slots)}
+    index[("layer", inp)] = -1
+
+    def src_index(s: _Syn) -> int:
+        return index[("flatten", s.source)] if s.needs_flatten else index[("layer", s.source)]
+
+    layers: List[LoihiLayer] = []
+    reports: Dict[str, QuantReport] = {}
+    readout_scale: Optional[float] = None
+    warnings: List[str] = []
+    for kind, name in slots:
+        if kind == "flatten":
+            layers.append(LoihiLayer.flatten(f"{name}.flatten", tuple(shapes[name]), source=index[("layer", name)]))
+            continue
+        node = graph.nodes[name]
+        out_shape = tuple(shapes[name])
+        is_readout = name in readouts
+        try:
+            ly, q = _quantize(name, node.neuron, syns[name], out_shape, dt_s, method, min_bits, is_readout,
+                              [src_index(s) for s in syns[name]], [tuple(shapes[s.source]) for s in syns[name]])
         except SnncError as exc:
             violations.append(Violation("loihi.quantize", name, exc.message, "representable integers",
                                         exc.hint or ""))
-            failed.add(name)
             continue
         if ly.output_shape != out_shape:
             violations.append(Violation("loihi.layer.shape", name, ly.output_shape, out_shape))
-            failed.add(name)
             continue
         layers.append(ly)
-        index[name] = len(layers) - 1
-        depth[name] = depth.get(preds[0], 0) + 1
         reports[name] = q.report
-    outs = graph.outputs()
-    out_src = graph.predecessors(outs[0]) if outs else []
-    if len(out_src) != 1 or out_src[0] not in index or index[out_src[0]] < 0:
-        if not violations:
-            violations.append(Violation("loihi.graph.output", outs[0] if outs else "<none>", f"fed by {out_src}",
-                                        "one spiking layer", "the output must be a spiking layer's spikes"))
+        if is_readout:
+            readout_scale = float(q.report.scale)
+        if tau.get(name, 0) > 0 and np.any(np.asarray(ly.bias_mant) != 0) and timing_ok:
+            warnings.append(f"{name}: constant bias and a lag of {tau[name]} step(s): on Loihi it starts integrating "
+                            f"its bias {tau[name]} step(s) before the float model's copy of it does")
     if violations or not layers:
-        return LoihiLayerless(violations, reports)
-    net = LoihiNetwork(input_shape=tuple(graph.shapes[inputs[0]]), layers=layers,
+        return LoweringResult(None, _dedupe(violations), reports)
+    net = LoihiNetwork(input_shape=tuple(shapes[inp]), layers=layers,
                        name=graph.source.rsplit("/", 1)[-1] if graph.source else "network")
     violations += rules.check_network(net)
-    latency = depth[out_src[0]]
-    notes.append(f"Loihi output lags the float model by {latency} step(s): each synapse adds one step of delay")
+    out_layer = out_preds[0]
+    notes: List[str] = []
+    lags = {n: int(tau[n]) for n in loihi_names if n in tau}
+    if timing_ok:
+        latency = lags.get(out_layer, 0)
+        notes.append(f"Loihi output lags the float model by {latency} step(s): each synaptic hop adds one step "
+                     "of delay" + ("" if not has_delay_nodes else "; the graph's Delay nodes are absorbed by the hops"))
+    else:
+        latency = _min_hops(layer_terms, inp, back).get(out_layer, 0)
+        notes.append("Loihi timing differs from the float model: every synaptic hop takes one step, and this graph "
+                     "has paths of different hop counts or loops whose hop count differs from their float delay; "
+                     f"the first output can react {latency} step(s) after the input. The float graph Loihi computes "
+                     "is snnc.targets.loihi.lower.with_loihi_delays(graph, dt_s)")
+        warnings.append("Loihi timing differs from the float model (see loihi_notes); compare against "
+                        "with_loihi_delays(graph)")
+    if net.has_recurrence():
+        notes.append("recurrent connections: a loop of k synaptic hops takes k steps on Loihi")
+    if readouts:
+        notes.append(f"readout layer {out_layer}: a CUBA LIF with the maximum threshold; the output is v / scale "
+                     f"(scale {readout_scale:.6g})")
     notes += rules.fan_warnings(net)
-    return LoweringResult(None if violations else net, violations, reports, index[out_src[0]], latency, notes)
+    return LoweringResult(None if violations else net, violations, reports, index[("layer", out_layer)], latency,
+                          notes, lags, timing_ok, readout_scale, warnings)
+
+
+def _dedupe(vs: List[Violation]) -> List[Violation]:
+    seen: Set[str] = set()
+    out = []
+    for v in vs:
+        key = repr(v)
+        if key not in seen:
+            seen.add(key)
+            out.append(v)
+    return out
+
+
+def _min_hops(layer_terms: Dict[str, List[_Term]], inp: str, back: Set[Tuple[str, str]]) -> Dict[str, int]:
+    """Return the fewest synaptic hops from the input to every layer."""
+    dist = {inp: 0}
+    changed = True
+    while changed:
+        changed = False
+        for name, terms in layer_terms.items():
+            for t in terms:
+                if t.source in dist and dist[t.source] + 1 < dist.get(name, 1 << 30):
+                    dist[name] = dist[t.source] + 1
+                    changed = True
+    return dist
+
+
+def _quantize(name: str, neuron: Optional[Node], syns: List[_Syn], out_shape: Tuple[int, ...], dt_s: float,
+              method: str, min_bits: int, readout: bool, sources: List[int], src_shapes: List[Tuple[int, ...]]
+              ) -> Tuple[LoihiLayer, Any]:
+    """Quantise all synapses of one layer together (one scale) and build the Loihi layer."""
+    coef = _neuron_coefficients(name, neuron, dt_s, method, out_shape)
+    conv = len(out_shape) == 3
+    n_out = out_shape[0]
+    mats = [s.weight.reshape(n_out, -1) for s in syns]
+    if conv and any(s.kind == "dense" for s in syns) or not conv and any(s.kind != "dense" for s in syns):
+        raise SnncError("dense and conv synapses into one layer", node=name)
+    bias = None
+    for s in syns:
+        if s.bias is not None:
+            bias = s.bias.copy() if bias is None else bias + s.bias
+    q = quantize_layer(name, np.concatenate(mats, axis=1), bias=bias, conv=conv, min_weight_bits=min_bits,
+                       readout=readout, **coef)
+    pieces = np.split(q.weights, np.cumsum([m.shape[1] for m in mats])[:-1], axis=1)
+    bias_mant = _bias(q.bias_mant, out_shape)
+    built: List[LoihiSynapse] = []
+    for s, w, src, ss in zip(syns, pieces, sources, src_shapes):
+        w = w.reshape(s.weight.shape).astype(np.int64)
+        in_shape = (int(np.prod(ss)),) if s.needs_flatten else tuple(ss)
+        if s.kind == "dense":
+            built.append(LoihiSynapse(source=src, kind="dense", input_shape=in_shape, weights=w,
+                                      weight_exp=q.weight_exp, sign_mode=q.sign_mode if w.any() else "excitatory"))
+        else:
+            kind = "pool" if s.kind == "pool" and np.all(w == w.reshape(-1)[0]) else "conv"
+            built.append(LoihiSynapse(source=src, kind=kind, input_shape=in_shape, weights=w,
+                                      sign_mode=determine_sign_mode(w), stride=s.stride, padding=s.padding,
+                                      dilation=s.dilation, groups=s.groups))
+    first = built[0]
+    if first.kind == "dense":
+        ly = LoihiLayer.dense(name, first.weights, source=first.source, weight_exp=first.weight_exp,
+                              sign_mode=first.sign_mode, du=q.du, dv=q.dv, vth_mant=q.vth_mant, bias_mant=bias_mant,
+                              bias_exp=q.bias_exp)
+    else:
+        ly = LoihiLayer.conv(name, first.weights, first.input_shape, source=first.source, stride=first.stride,
+                             padding=first.padding, dilation=first.dilation, groups=first.groups, du=q.du, dv=q.dv,
+                             vth_mant=q.vth_mant, bias_mant=bias_mant, bias_exp=q.bias_exp, kind=first.kind)
+    return ly.replace(extra_inputs=built[1:], readout=readout), q
 
 
 def LoihiLayerless(violations: List[Violation], reports: Dict[str, QuantReport]) -> LoweringResult:
@@ -206,3 +477,58 @@ def _bias(b: np.ndarray, out_shape: Tuple[int, ...]) -> np.ndarray:
     if len(out_shape) == 3:
         return np.broadcast_to(b.reshape(-1, 1, 1), out_shape).copy()
     return b.reshape(out_shape)
+
+
+def with_loihi_delays(graph: Graph, dt_s: float) -> Graph:
+    """Return the float graph that Loihi computes: the passed graph with one-step ``Delay`` nodes inserted.
+
+    On Loihi every synaptic hop (a path from a spiking source through synapses into a layer) takes
+    one step; in the float model a forward edge takes none and a recurrent edge one. For every
+    edge into a Loihi layer whose paths have float delay 0, a ``Delay`` of ``dt_s`` is inserted on
+    that edge (recurrent edges already carry one step). Simulating the result on the cpu target
+    gives, step for step, the spikes the Loihi network emits (up to quantisation). Raises
+    :class:`UnsupportedError` where a path's float delay exceeds one step or the paths through one
+    edge disagree (Loihi cannot be slower per hop than one step here).
+    """
+    from snnc.compiler.graph import Delay as DelayNode
+    from snnc.compiler.pipeline import run_pipeline
+    from snnc.targets.base import get_target
+
+    g = run_pipeline(graph, get_target("loihi").passes())
+    back = set(g.recurrent_edges())
+    outs = g.outputs()
+    out_preds = set(g.predecessors(outs[0])) if outs else set()
+    targets = [n for n in g.topological_order() if isinstance(g.nodes[n], Layer) and
+               (_is_spiking_layer(g.nodes[n]) or n in out_preds)]
+    res = g.copy()
+    res.edges = list(g.edges)
+    k = 0
+    for name in targets:
+        for q in dict.fromkeys(g.predecessors(name)):
+            d0 = 1 if (q, name) in back else 0
+            node = g.nodes[q]
+            if isinstance(node, Input) or _is_spiking_layer(node):
+                delays = {d0}
+            else:
+                terms: List[_Term] = []
+                vs: List[Violation] = []
+                extra_d = _delay_steps(node, dt_s, q) if isinstance(node, DelayNode) else 0
+                _expand(g, q, [], d0 + extra_d, (), back, dt_s, (name, q), terms, vs, name)
+                if vs:
+                    raise UnsupportedError(f"cannot time the paths into {name}: {vs[0].found}", node=name)
+                delays = {t.float_delay for t in terms}
+            if delays == {1}:
+                continue
+            if delays != {0}:
+                raise UnsupportedError(f"paths through {q} -> {name} have float delays {sorted(delays)}; Loihi "
+                                       "gives each hop exactly one step", node=name)
+            for j, e in enumerate(res.edges):
+                if e == (q, name):
+                    dn = f"loihi_delay_{k}"
+                    k += 1
+                    res.nodes[dn] = DelayNode(delay=np.array([dt_s]))
+                    res.shapes[dn] = tuple(g.shapes[q])
+                    res.edges[j] = (q, dn)
+                    res.edges.append((dn, name))
+    res.notes.append(f"with_loihi_delays: {k} one-step Delay node(s) inserted (one step per synaptic hop)")
+    return res

@@ -13,6 +13,17 @@ Decay convention (checked against lava/proc/lif/models.py, ``AbstractPyLifModelF
 ``LIF`` adds a hidden ``ds_offset = 1`` to its ``du`` (but not to ``dv``), so Lava's ``du`` argument
 is ``du - 1`` (this is also what lava-dl netx does: ``du = iDecay - 1``, ``dv = vDecay``).
 
+General graphs: a layer may sum several synaptic inputs (``extra_inputs``, a list of
+:class:`LoihiSynapse`, each with its own source and weights, next to the layer's own primary
+synapse), and a source may be any layer, also a later one or the layer itself (recurrence).
+Timing (Lava's and so the chip's): *every* synaptic hop delivers one step later, so layer ``i`` at
+step ``t`` receives ``sum_k W_k s_{source_k}[t - 1]`` whatever the sources' positions in the list;
+a loop of ``k`` hops takes ``k`` steps and a layer fed by itself sees its own spikes of the previous
+step. ``flatten`` layers are reshapes without delay and must read an earlier layer.
+Non-spiking readouts (``readout=True``): ordinary CUBA LIF neurons whose threshold mantissa is the
+maximum (``VTH_MANT_MAX``); the quantiser picks the scale so that ``v`` stays below it in the worst
+case, and the layer's output is its voltage ``v`` (read with a probe), not its spikes.
+
 Serialisation (:meth:`LoihiNetwork.to_dict`) gives a flat dict of numpy arrays (no pickled objects)
 in a fixed key order, suitable for ``np.savez`` and for the artifact.
 """
@@ -35,7 +46,9 @@ SIGN_MODES: Dict[str, int] = {"mixed": 1, "excitatory": 2, "inhibitory": 3}
 #: Format tag written by :meth:`LoihiNetwork.to_dict`.
 FORMAT = "snnc.loihi.network"
 #: Version of the dict layout.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions :meth:`LoihiNetwork.from_dict` reads (1: chains and DAGs of single-input layers).
+READ_VERSIONS = (1, 2)
 
 # Limits of what Lava's CPU model (and so our reference) computes well-defined; outside them Lava
 # silently wraps (int16 bias_mant, int32 weights) or overflows. These raise at construction.
@@ -107,6 +120,36 @@ def effective_dense_weights(weights: np.ndarray, sign_mode: str, num_weight_bits
 
 
 @dataclass(eq=False)
+class LoihiSynapse:
+    """One extra synaptic input of a layer: its source (layer index, -1 = network input) and integers.
+
+    Fields mean what they mean on :class:`LoihiLayer` (``kind`` is ``dense``, ``conv`` or ``pool``);
+    the output shape is the owning layer's.
+    """
+
+    source: int
+    kind: str
+    input_shape: Shape
+    weights: np.ndarray
+    weight_exp: int = 0
+    num_weight_bits: int = 8
+    sign_mode: str = "mixed"
+    stride: Tuple[int, int] = (1, 1)
+    padding: Tuple[int, int] = (0, 0)
+    dilation: Tuple[int, int] = (1, 1)
+    groups: int = 1
+
+    @classmethod
+    def of_layer(cls, layer: "LoihiLayer") -> "LoihiSynapse":
+        """Return the primary synapse of ``layer`` (its own source, kind and weights)."""
+        assert layer.weights is not None
+        return cls(source=layer.source, kind=layer.kind, input_shape=tuple(layer.input_shape),
+                   weights=layer.weights, weight_exp=layer.weight_exp, num_weight_bits=layer.num_weight_bits,
+                   sign_mode=layer.sign_mode, stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
+                   groups=layer.groups)
+
+
+@dataclass(eq=False)
 class LoihiLayer:
     """One layer: a synapse (dense / conv / pool) into CUBA LIF neurons, or a flatten (reshape only).
 
@@ -119,6 +162,8 @@ class LoihiLayer:
     a neuron spikes when ``v > vth_mant << 6``. ``bias_mant``: scalar or per-neuron (output shape),
     added to ``v`` every step as ``bias_mant << bias_exp``. ``source``: index of the layer whose
     spikes feed this one (-1 for the network input); a chain has ``source = index - 1``.
+    ``extra_inputs``: further synapses summed into the same neurons (see module doc).
+    ``readout``: a non-spiking readout whose output is ``v`` (``vth_mant`` must be ``VTH_MANT_MAX``).
     """
 
     name: str
@@ -139,6 +184,8 @@ class LoihiLayer:
     vth_mant: int = 1
     bias_mant: np.ndarray = field(default_factory=lambda: np.zeros((), dtype=np.int64))
     bias_exp: int = 0
+    extra_inputs: List[LoihiSynapse] = field(default_factory=list)
+    readout: bool = False
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -207,6 +254,29 @@ class LoihiLayer:
         assert self.weights is not None
         return int(self.weights.shape[2]), int(self.weights.shape[3])
 
+    def synapses(self) -> List[LoihiSynapse]:
+        """Return every synaptic input: the primary one first, then ``extra_inputs`` (flatten: none)."""
+        if not self.has_neurons:
+            return []
+        return [LoihiSynapse.of_layer(self)] + list(self.extra_inputs)
+
+    def synapse_view(self, k: int) -> "LoihiLayer":
+        """Return a single-input copy of this layer whose primary synapse is synapse ``k``."""
+        if k == 0:
+            return self.replace(extra_inputs=[]) if self.extra_inputs else self
+        syn = self.extra_inputs[k - 1]
+        return self.replace(source=syn.source, kind=syn.kind, input_shape=tuple(syn.input_shape),
+                            weights=syn.weights, weight_exp=syn.weight_exp, num_weight_bits=syn.num_weight_bits,
+                            sign_mode=syn.sign_mode, stride=syn.stride, padding=syn.padding,
+                            dilation=syn.dilation, groups=syn.groups, extra_inputs=[])
+
+    @property
+    def sources(self) -> List[int]:
+        """Return the source index of every synaptic input (flatten: its one source)."""
+        if not self.has_neurons:
+            return [self.source]
+        return [self.source] + [syn.source for syn in self.extra_inputs]
+
     def effective_weights(self) -> Tuple[np.ndarray, Dict[str, int]]:
         """Return the weights Lava actually uses and how many were clipped or truncated.
 
@@ -233,13 +303,15 @@ class LoihiLayer:
         n = self.name
         if self.kind not in LAYER_KINDS:
             raise UnsupportedError(f"layer kind '{self.kind}' is not one of {LAYER_KINDS}", node=n)
-        if not -1 <= self.source < index:
-            raise UnsupportedError(f"source {self.source} must be -1 (network input) or an earlier layer "
-                                   f"(< {index})", node=n, hint="recurrent sources are not supported yet")
+        if self.kind == "flatten" and not -1 <= self.source < index:
+            raise UnsupportedError(f"flatten source {self.source} must be -1 (network input) or an earlier layer "
+                                   f"(< {index})", node=n, hint="a flatten is a reshape without delay")
         if tuple(self.input_shape) != tuple(source_shape):
             raise ShapeError(f"input shape {tuple(self.input_shape)} differs from its source's output shape "
                              f"{tuple(source_shape)}", node=n)
         if self.kind == "flatten":
+            if self.extra_inputs or self.readout:
+                raise UnsupportedError("flatten layers have one source and no neurons", node=n)
             if self.weights is not None:
                 raise UnsupportedError("flatten layers carry no weights", node=n)
             if self.output_shape != (int(np.prod(self.input_shape)),):
@@ -311,6 +383,12 @@ class LoihiLayer:
         out: List[Violation] = []
         if not self.has_neurons:
             return out
+        if self.extra_inputs:
+            for k in range(len(self.extra_inputs) + 1):
+                out += self.synapse_view(k).range_violations() if k else \
+                    self.replace(extra_inputs=[]).range_violations()
+            seen = set()
+            return [v for v in out if not (repr(v) in seen or seen.add(repr(v)))]
         _, rep = self.effective_weights()
         if rep["weights_clipped"]:
             out.append(Violation("weight-range", self.name, f"{rep['weights_clipped']} weights",
@@ -332,8 +410,6 @@ class LoihiLayer:
         if b.size and (b.min() < BIAS_MANT_RANGE_HW[0] or b.max() > BIAS_MANT_RANGE_HW[1]):
             out.append(Violation("bias-mantissa", self.name, f"[{int(b.min())}, {int(b.max())}]",
                                  list(BIAS_MANT_RANGE_HW), "use a larger bias_exp"))
-        if self.du == 0 and self.kind != "flatten":
-            pass  # du = 0 means Lava's du = -1: fine on the CPU model, as netx's iDecay = 0 is.
         return out
 
     def replace(self, **changes: Any) -> "LoihiLayer":
@@ -353,7 +429,7 @@ def determine_sign_mode(weights: np.ndarray) -> str:
 
 @dataclass(eq=False)
 class LoihiNetwork:
-    """An input shape and an ordered list of layers (each reads an earlier layer or the input)."""
+    """An input shape and a list of layers; each layer reads the input or any layers (see module doc)."""
 
     input_shape: Shape
     layers: List[LoihiLayer]
@@ -363,10 +439,18 @@ class LoihiNetwork:
         self.input_shape = tuple(int(s) for s in self.input_shape)
         self.validate()
 
-    def source_shape(self, index: int) -> Shape:
-        """Return the shape of the spikes that feed layer ``index``."""
-        src = self.layers[index].source
+    def source_shape(self, index: int, src: Optional[int] = None) -> Shape:
+        """Return the shape of the spikes that feed layer ``index`` (or of source ``src``)."""
+        src = self.layers[index].source if src is None else src
         return self.input_shape if src < 0 else tuple(self.layers[src].output_shape)
+
+    def is_chain_like(self) -> bool:
+        """True when every layer has one input from an earlier layer and there are no readouts."""
+        return all(not ly.extra_inputs and not ly.readout and ly.source < i for i, ly in enumerate(self.layers))
+
+    def has_recurrence(self) -> bool:
+        """True when some synapse reads the layer itself or a later layer."""
+        return any(s >= i for i, ly in enumerate(self.layers) for s in ly.sources)
 
     def validate(self) -> None:
         """Raise on any inconsistent layer (shapes, sources, Lava-defined integer ranges)."""
@@ -378,9 +462,24 @@ class LoihiNetwork:
         for i, ly in enumerate(self.layers):
             ly.input_shape = tuple(int(s) for s in ly.input_shape)
             ly.output_shape = tuple(int(s) for s in ly.output_shape)
-            if not -1 <= ly.source < i:
-                raise UnsupportedError(f"source {ly.source} must be -1 or an earlier layer", node=ly.name)
+            nl = len(self.layers)
+            for k, src in enumerate(ly.sources):
+                if not -1 <= src < nl:
+                    raise UnsupportedError(f"source {src} must be -1 (input) or a layer index < {nl}", node=ly.name)
+                if k and not ly.has_neurons:
+                    raise UnsupportedError("flatten layers have one source", node=ly.name)
             ly.validate(i, self.source_shape(i))
+            for k in range(1, len(ly.extra_inputs) + 1):
+                syn = ly.extra_inputs[k - 1]
+                syn.input_shape = tuple(int(x) for x in syn.input_shape)
+                if syn.kind == "flatten":
+                    raise UnsupportedError("an extra input must be dense, conv or pool (flatten is a layer)",
+                                           node=ly.name)
+                view = ly.synapse_view(k)
+                view.validate(i, self.source_shape(i, syn.source))
+            if ly.readout and ly.vth_mant != VTH_MANT_MAX:
+                raise ValueRangeError(f"a readout layer needs vth_mant = {VTH_MANT_MAX}, found {ly.vth_mant}",
+                                      node=ly.name)
         if not self.layers[-1].has_neurons:
             raise UnsupportedError("the last layer must have neurons (not flatten)", node=self.layers[-1].name)
 
@@ -426,6 +525,21 @@ class LoihiNetwork:
             d[p + "vth_mant"] = np.array(ly.vth_mant, dtype=np.int64)
             d[p + "bias_mant"] = np.array(ly.bias_mant, dtype=np.int64)  # keeps 0-d scalars 0-d
             d[p + "bias_exp"] = np.array(ly.bias_exp, dtype=np.int64)
+            d[p + "readout"] = np.array(int(ly.readout), dtype=np.int64)
+            d[p + "num_extra"] = np.array(len(ly.extra_inputs), dtype=np.int64)
+            for k, syn in enumerate(ly.extra_inputs):
+                q = f"{p}extra/{k}/"
+                d[q + "source"] = np.array(syn.source, dtype=np.int64)
+                d[q + "kind"] = np.array(syn.kind)
+                d[q + "input_shape"] = np.array(syn.input_shape, dtype=np.int64)
+                d[q + "weights"] = np.ascontiguousarray(syn.weights, dtype=np.int64)
+                d[q + "weight_exp"] = np.array(syn.weight_exp, dtype=np.int64)
+                d[q + "num_weight_bits"] = np.array(syn.num_weight_bits, dtype=np.int64)
+                d[q + "sign_mode"] = np.array(SIGN_MODES[syn.sign_mode], dtype=np.int64)
+                d[q + "stride"] = np.array(syn.stride, dtype=np.int64)
+                d[q + "padding"] = np.array(syn.padding, dtype=np.int64)
+                d[q + "dilation"] = np.array(syn.dilation, dtype=np.int64)
+                d[q + "groups"] = np.array(syn.groups, dtype=np.int64)
         return d
 
     @classmethod
@@ -453,8 +567,8 @@ class LoihiNetwork:
 
         if text("format") != FORMAT:
             raise ArtifactError(f"not a Loihi network dict (format {text('format')!r})")
-        if num("version") != FORMAT_VERSION:
-            raise ArtifactError(f"Loihi network dict version {num('version')} is not {FORMAT_VERSION}")
+        if num("version") not in READ_VERSIONS:
+            raise ArtifactError(f"Loihi network dict version {num('version')} is not one of {READ_VERSIONS}")
         modes = {v: k for k, v in SIGN_MODES.items()}
         layers = []
         try:
@@ -473,8 +587,24 @@ class LoihiNetwork:
                 bias = get(p + "bias_mant").astype(np.int64)
                 if bias.size == 1 and tuple(bias.shape) != out_shape:
                     bias = bias.reshape(())
+                extra = []
+                n_extra = num(p + "num_extra") if p + "num_extra" in d else 0
+                for k in range(n_extra):
+                    q = f"{p}extra/{k}/"
+                    sq = num(q + "sign_mode")
+                    if sq not in modes:
+                        raise ArtifactError(f"layer {i} input {k + 1}: unknown sign mode code {sq}")
+                    extra.append(LoihiSynapse(
+                        source=num(q + "source"), kind=text(q + "kind"),
+                        input_shape=tuple(int(x) for x in get(q + "input_shape")),
+                        weights=get(q + "weights").astype(np.int64), weight_exp=num(q + "weight_exp"),
+                        num_weight_bits=num(q + "num_weight_bits"), sign_mode=modes[sq],
+                        stride=_pair(get(q + "stride"), "stride"), padding=_pair(get(q + "padding"), "padding"),
+                        dilation=_pair(get(q + "dilation"), "dilation"), groups=num(q + "groups")))
+                readout = bool(num(p + "readout")) if p + "readout" in d else False
                 layers.append(LoihiLayer(
-                    **common, weights=get(p + "weights").astype(np.int64), weight_exp=num(p + "weight_exp"),
+                    **common, extra_inputs=extra, readout=readout,
+                    weights=get(p + "weights").astype(np.int64), weight_exp=num(p + "weight_exp"),
                     num_weight_bits=num(p + "num_weight_bits"), sign_mode=modes[sm],
                     stride=_pair(get(p + "stride"), "stride"), padding=_pair(get(p + "padding"), "padding"),
                     dilation=_pair(get(p + "dilation"), "dilation"), groups=num(p + "groups"),

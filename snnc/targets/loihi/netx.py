@@ -18,6 +18,9 @@ How netx turns that into Lava processes, and so what the reader reproduces:
   dense layer is representable iff ``w_eff * 2**weight_exp`` is an integer matrix that netx's
   optimisation maps back exactly (the writer checks this and raises otherwise).
 * Conv weights go to Lava's ``Conv`` unchanged (no exponent).
+* only chains: a layer with several inputs, a recurrent or skip connection, or a readout layer
+  (output ``v``) cannot be written (:class:`UnsupportedError`; the compiled artifact then omits
+  the ``.net`` and its report says why);
 * ``pool``, ``average`` and ``concat`` raise NotImplementedError in netx: snnc writes a pool
   layer as a grouped ``conv`` and marks it with the attribute ``snnc_kind = "pool"``.
 
@@ -131,6 +134,12 @@ def check_netx(net: LoihiNetwork) -> None:
     """Raise :class:`UnsupportedError` when ``net`` cannot be written as a netx file that runs identically."""
     prev_kind = "input"
     for i, ly in enumerate(net.layers):
+        if ly.extra_inputs:
+            raise UnsupportedError(f"netx files describe chains only; this layer sums {len(ly.extra_inputs) + 1} "
+                                   "synaptic inputs", node=ly.name, hint="use the snnc artifact (sim / lava backends)")
+        if ly.readout:
+            raise UnsupportedError("netx has no non-spiking readout (its output is spikes, this layer's is v)",
+                                   node=ly.name, hint="use the snnc artifact (sim / lava backends)")
         if ly.source != i - 1:
             raise UnsupportedError("netx files describe chains only (each layer reads the previous one)",
                                    node=ly.name)

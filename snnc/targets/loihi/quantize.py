@@ -18,6 +18,11 @@ are ``v_int = s v`` and ``u_int = s g_v i``, so:
   weight mantissa within 8 bits at the chosen exponent and, by a worst-case bound (every input
   spiking every step), ``|u| < 2**23`` so that u never wraps.
 
+Readouts (``readout=True``, non-spiking layers whose output is ``v``): ``theta`` is 1 (no
+threshold), ``vth_mant`` is the maximum and one more bound chooses ``K``: in the worst case ``v``
+stays below ``vth_mant << 6`` so the layer never fires (impossible to guarantee without a voltage
+leak, ``dv = 0``: then the report says so). ``v_float = v_int / scale``.
+
 ``weight_exp`` is 0 when possible (what lava-dl netx can express, and the only value Lava's
 ``Conv`` honours); dense layers use a negative exponent only when the 0-exponent weights would use
 fewer than ``min_weight_bits`` bits. Nothing is clipped or rounded away silently: every count is
@@ -96,7 +101,8 @@ def decay_to_int(a: Any, name: str, node: str) -> int:
 
 def quantize_layer(name: str, weight: np.ndarray, *, a_v: Any, g_v: Any, c_v: Any, theta: Any,
                    a_i: Optional[Any] = None, g_i: Optional[Any] = None, bias: Optional[np.ndarray] = None,
-                   conv: bool = False, min_weight_bits: int = 6, allow_negative_exp: bool = True) -> QuantizedLayer:
+                   conv: bool = False, min_weight_bits: int = 6, allow_negative_exp: bool = True,
+                   readout: bool = False) -> QuantizedLayer:
     """Quantise one layer (weights ``(out, ...)``; neuron coefficients scalar or per output neuron/channel).
 
     ``conv``: weights are a convolution kernel (per-output-channel scalars; exponent fixed at 0).
@@ -140,10 +146,32 @@ def quantize_layer(name: str, weight: np.ndarray, *, a_v: Any, g_v: Any, c_v: An
         candidates["weights at exponent 0"] = mant_max * 64.0 / wmax
     if fan_abs > 0 and math.isfinite(growth):
         candidates["no u wrap (worst case)"] = UV_LIMIT / (fan_abs * growth)
+    b_all = (per_out(c_v, 0.0) + per_out(g_v, 1.0) * (0.0 if bias is None else per_out(bias, 0.0))) / th
+    if not cuba and float(np.abs(b_all).max()) > 0:  # the bias must fit 13-bit mantissa << 3-bit exponent
+        candidates["bias range"] = BIAS_MANT_RANGE_HW[1] * 2.0 ** BIAS_EXP_RANGE[1] / float(np.abs(b_all).max())
+    readout_note = ""
+    if readout:
+        candidates.pop("threshold")
+        b_unit = float(np.abs((per_out(c_v, 0.0) + per_out(g_v, 1.0) * (0.0 if bias is None else
+                                                                          per_out(bias, 0.0))) / th).max())
+        dv_unit = decay_to_int(a_v, "voltage decay", name) / DECAY_UNITY
+        v_unit = ((fan_abs * growth if math.isfinite(growth) else float("inf")) + b_unit) / dv_unit \
+            if dv_unit > 0 else float("inf")
+        if math.isfinite(v_unit) and v_unit > 0:
+            candidates["readout v below threshold (worst case)"] = (VTH_MANT_MAX - 1) * 64.0 / v_unit
+        else:
+            readout_note = ("readout without a voltage leak (or current decay): v is unbounded, so it may reach "
+                            "the maximum threshold and spike (then v resets to 0); watch the readout's spikes")
+        if not candidates:
+            candidates["readout default"] = 64.0 * 64.0
     limited_by = min(candidates, key=candidates.get)
     k = candidates[limited_by]
-    vth_mant = int(max(1, min(VTH_MANT_MAX, math.floor(k / 64.0))))
-    k = vth_mant * 64.0
+    if readout:
+        vth_mant = VTH_MANT_MAX
+        k = max(1.0, math.floor(k))
+    else:
+        vth_mant = int(max(1, min(VTH_MANT_MAX, math.floor(k / 64.0))))
+        k = vth_mant * 64.0
     e = 0
     used = k * wmax / 64.0  # largest |mantissa| at exponent 0
     if not conv and allow_negative_exp and 0 < used < 2 ** (min_weight_bits - 1):
@@ -202,5 +230,7 @@ def quantize_layer(name: str, weight: np.ndarray, *, a_v: Any, g_v: Any, c_v: An
                       worst_u=float(min(worst_u, 1e300)), worst_v=float(min(worst_v, 1e300)), notes=notes)
     if worst_v > UV_LIMIT:
         rep.notes.append("v may saturate at +-(2**23 - 1) in the worst case (Lava clips v)")
+    if readout_note:
+        rep.notes.append(readout_note)
     return QuantizedLayer(weights=wq, weight_exp=e, sign_mode=sign_mode if wq.any() else "excitatory", du=du,
                           dv=dv, vth_mant=vth_mant, bias_mant=bm, bias_exp=bexp, report=rep)

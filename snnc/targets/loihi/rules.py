@@ -31,21 +31,33 @@ SYNAPSES_PER_CHIP = 120_000_000
 LOIHI1_AXONS_PER_CORE = 4096
 #: Neuron kinds the CUBA LIF of Lava's fixed_pt model can express.
 SUPPORTED_NEURONS = ("LIF", "CubaLIF", "IF", "Threshold")
+#: Non-spiking kinds that map to a readout layer (a CUBA LIF with the maximum threshold, output v).
+READOUT_NEURONS = ("LI", "CubaLI", "I")
 
 NetworkRule = Callable[[LoihiNetwork], List[Violation]]
 
 
 # ------------------------------------------------------------------ model rules
 def rule_neuron_kind(name: str, neuron: Node) -> List[Violation]:
-    """Only spiking kinds a CUBA LIF can express (LIF, CubaLIF, IF, Threshold)."""
-    if neuron is None:
-        return [Violation("loihi.neuron.missing", name, "a synapse chain without a neuron (weighted readout)",
-                          "every Loihi layer ends in LIF neurons", "end the model with a spiking layer")]
+    """Spiking kinds a CUBA LIF can express (LIF, CubaLIF, IF, Threshold), or readouts (LI, CubaLI, I, none)."""
+    if neuron is None or neuron.kind in READOUT_NEURONS:
+        return []  # readouts: lower_graph checks that they feed only the graph output
     if neuron.kind not in SUPPORTED_NEURONS:
-        return [Violation("loihi.neuron.kind", name, neuron.kind, "/".join(SUPPORTED_NEURONS),
-                          "non-spiking readouts (LI, CubaLI, I) do not map to Loihi's CUBA LIF; use a spiking "
-                          "output layer and count its spikes")]
+        return [Violation("loihi.neuron.kind", name, neuron.kind, "/".join(SUPPORTED_NEURONS + READOUT_NEURONS),
+                          "use a spiking neuron, or a non-spiking one only as the output readout")]
     return []
+
+
+def rule_readout_feeds_output(graph: Graph, name: str) -> List[Violation]:
+    """A non-spiking layer (LI/CubaLI/I) sends a voltage, not spikes: on Loihi it can only be the output."""
+    node = graph.nodes[name]
+    if not isinstance(node, Layer) or node.neuron is None or node.neuron.kind not in READOUT_NEURONS:
+        return []
+    bad = [d for d in graph.successors(name) if graph.nodes[d].kind != "Output"]
+    if not bad:
+        return []
+    return [Violation("loihi.readout.fanout", name, f"non-spiking {node.neuron.kind} feeds {bad}",
+                      "only the graph output", "Loihi layers exchange binary spikes; make this layer spiking")]
 
 
 def rule_reset_to_zero(name: str, neuron: Node) -> List[Violation]:
@@ -78,37 +90,45 @@ def rule_uniform_decay(name: str, neuron: Node) -> List[Violation]:
 
 def rule_synapse_chain(name: str, layer: Layer) -> List[Violation]:
     """A layer's synapses: [Flatten] Affine, Conv2d, or SumPool2d (each Loihi synapse feeds neurons directly)."""
-    kinds = [type(s) for s in layer.synapses if not isinstance(s, Scale)]
-    ok = kinds in ([Affine], [Flatten, Affine], [Conv2d], [SumPool2d], [Flatten, SumPool2d]) or \
+    return rule_synapse_nodes(name, list(layer.synapses))
+
+
+def rule_synapse_nodes(name: str, synapses: List[Node]) -> List[Violation]:
+    """One Loihi synapse: at most one weighted node ([Flatten] Affine, Conv2d, SumPool2d) plus Scales.
+
+    No weighted node at all is a one-to-one connection (identity, or an elementwise Scale).
+    """
+    kinds = [type(s) for s in synapses if not isinstance(s, Scale)]
+    ok = kinds in ([], [Flatten], [Affine], [Flatten, Affine], [Conv2d], [SumPool2d], [Flatten, SumPool2d]) or \
         (len(kinds) == 2 and kinds[0] is Flatten and issubclass(kinds[1], Affine)) or \
         (len(kinds) == 1 and issubclass(kinds[0], (Affine, Conv2d, SumPool2d)))
     if ok:
         return []
-    found = " -> ".join(s.kind for s in layer.synapses) or "no synapse"
+    found = " -> ".join(s.kind for s in synapses) or "no synapse"
     return [Violation("loihi.layer.synapses", name, found, "[Flatten ->] Affine | Conv2d | SumPool2d",
                       "on Loihi every synapse feeds LIF neurons; put a neuron between stacked synapses")]
 
 
 def rule_feed_forward(graph: Graph) -> List[Violation]:
-    """No recurrent edges yet (the spec keeps a source index for a later recurrent extension)."""
+    """List recurrent edges as violations, for callers that need feed-forward graphs (lowering accepts them)."""
     return [Violation("loihi.graph.recurrent", d, f"recurrent edge {s} -> {d}", "feed-forward graphs",
-                      "recurrent Loihi lowering is not implemented yet") for s, d in graph.recurrent_edges()]
+                      "the Loihi lowering supports recurrence; this rule is for feed-forward-only uses")
+            for s, d in graph.recurrent_edges()]
 
 
-def rule_single_input(graph: Graph) -> List[Violation]:
-    """Each layer reads exactly one earlier layer or the input (no summed inputs, no Delay nodes)."""
+def rule_node_kinds(graph: Graph) -> List[Violation]:
+    """Only fused layers (plus Input/Output); Delay nodes have no Loihi form here (each hop already costs a step)."""
     out = []
     for name, node in graph.nodes.items():
-        if node.kind in ("Input", "Output"):
+        if node.kind in ("Input", "Output") or isinstance(node, Layer):
             continue
-        if not isinstance(node, Layer):
-            out.append(Violation("loihi.graph.node", name, node.kind, "fused layers only",
-                                 "the compiler could not fuse this node into a synapse -> neuron layer"))
-            continue
-        preds = graph.predecessors(name)
-        if len(preds) != 1:
-            out.append(Violation("loihi.graph.inputs", name, f"{len(preds)} inputs", "1",
-                                 "layers with summed inputs are not supported yet"))
+        hint = ("Loihi delivers every synaptic hop one step later by itself; explicit Delay nodes (synaptic "
+                "delays) are not lowered" if node.kind == "Delay" else
+                "the compiler could not fuse this node into a synapse -> neuron layer")
+        out.append(Violation("loihi.graph.node", name, node.kind, "fused layers only", hint))
+    for name in graph.nodes:
+        if not graph.predecessors(name) and graph.nodes[name].kind != "Input":
+            out.append(Violation("loihi.graph.unfed", name, "no inputs", "every layer reads something"))
     return out
 
 

@@ -18,6 +18,9 @@ lava/proc/conv/models.py ``PyConvModelFixed``, lava/proc/conv/utils.py, lava/uti
   + (bias_mant << bias_exp)`` saturated to ``[-2**23 + 1, 2**23 - 1]``; spike when
   ``v > vth_mant << 6``; then ``v = 0`` for spiking neurons (``u`` is not reset, no refractory time).
 
+Networks that are not chains of single-input layers (several inputs per layer, recurrence,
+readouts) are run by :mod:`snnc.targets.loihi.general` with these same building blocks.
+
 Everything is vectorised over batch and neurons; time is the only Python loop (per layer, because
 a feed-forward layer's whole input is known once its source is done). Integer arithmetic is done
 in float64, which is exact: every intermediate is an integer below 2**46 in magnitude. Synaptic
@@ -112,6 +115,7 @@ class DenseKernel:
             raise ValueError(f"unknown accumulate method {method!r}")
         self.n, self.k = int(w_eff.shape[0]), int(w_eff.shape[1])
         bound = float(np.abs(w_eff).sum(axis=1).max()) if w_eff.size else 0.0
+        self.bound = bound  # largest sum(|w|) over outputs: a bound on |sum| for binary inputs
         if bound >= float(1 << 53):
             raise ShapeError("dense fan-in too large for exact float64 accumulation")
         self.dtype = np.float32 if bound < _F32_EXACT else np.float64
@@ -145,33 +149,120 @@ def dense_accumulate(x: np.ndarray, w_eff: np.ndarray, method: str = "auto") -> 
     return DenseKernel(w_eff, method)(x)
 
 
+class ConvKernel:
+    """Exact cross-correlation sums of binary inputs (M, C, H, W) for one integer conv layer.
+
+    The weights are converted once. Like :class:`DenseKernel`, sums are computed in float32 when
+    the layer's largest ``sum(|w|)`` over an output is below 2**24 (every partial sum is then an
+    exactly representable integer, whatever the summation order), else in float64 (below 2**53,
+    else :class:`ShapeError`). With torch the convolution is ``torch.nn.functional.conv2d`` on
+    channels-last tensors (direct / GEMM algorithms only: they add products of integers, so the
+    result is exact); without torch, an im2col + matmul in numpy. Rows are processed in chunks
+    of at most ~64 MiB of temporaries.
+    """
+
+    def __init__(self, layer: LoihiLayer, w_eff: np.ndarray) -> None:
+        self.layer = layer
+        o = int(w_eff.shape[0])
+        self.bound = float(np.abs(w_eff).reshape(o, -1).sum(axis=1).max()) if w_eff.size else 0.0
+        if self.bound >= float(1 << 53):
+            raise ShapeError("conv fan-in too large for exact float64 accumulation", node=layer.name)
+        self.dtype = np.float32 if self.bound < _F32_EXACT else np.float64
+        self.w_eff = w_eff
+        torch = _torch()
+        self._torch = torch
+        self._w = None if torch is None else torch.from_numpy(np.ascontiguousarray(w_eff, dtype=self.dtype))
+        #: Run torch's conv on channels-last tensors (oneDNN's faster layout for few channels).
+        self.channels_last = True
+        self._scaled: Dict[float, Any] = {}
+
+    def _weights(self, scale: float) -> Tuple[Any, float]:
+        """Return (torch weights times ``scale`` when that stays exact, else unscaled; the scale left to apply)."""
+        if scale == 1.0 or self._w is None:
+            return self._w, scale
+        limit = _F32_EXACT if self.dtype == np.float32 else float(1 << 53)
+        if self.bound * abs(scale) >= limit or not float(scale).is_integer():
+            return self._w, scale
+        if scale not in self._scaled:
+            self._scaled[scale] = self._w * scale  # exact: integers times an integer, below the limit
+        return self._scaled[scale], 1.0
+
+    def __call__(self, x: np.ndarray, out: Optional[np.ndarray] = None, scale: float = 1.0) -> np.ndarray:
+        """Return ``scale *`` the sums (M, O, H', W') of binary ``x`` (M, C, H, W), written to ``out`` if given."""
+        ly = self.layer
+        m = x.shape[0]
+        c, h, w = ly.input_shape
+        o, oh, ow = ly.output_shape
+        if out is None:
+            out = np.empty((m, o, oh, ow), dtype=self.dtype)
+        if m == 0:
+            return out
+        item = np.dtype(self.dtype).itemsize
+        if self._torch is None:
+            row_bytes = oh * ow * c * ly.kernel_size[0] * ly.kernel_size[1] * item
+        else:
+            row_bytes = (c * h * w + 2 * o * oh * ow) * item
+        chunk = max(1, min(m, _MAX_CHUNK_BYTES // max(row_bytes, 1)))
+        wt, rest = self._weights(scale)
+        for s in range(0, m, chunk):
+            res = self._chunk(x[s:s + chunk], wt)
+            dst = out[s:s + res.shape[0]]
+            if self._torch is not None:  # torch also turns channels-last results into C order quickly
+                if rest == 1.0:
+                    if res.is_contiguous():
+                        np.copyto(dst, res.numpy())
+                    else:
+                        self._torch.from_numpy(dst).copy_(res)
+                else:
+                    self._torch.mul(res, rest, out=self._torch.from_numpy(dst))
+            elif scale == 1.0:
+                dst[...] = res
+            else:
+                np.multiply(res, scale, out=dst)
+        return out
+
+    def _chunk(self, x: np.ndarray, wt: Any = None) -> Any:
+        ly = self.layer
+        if self._torch is not None:
+            torch = self._torch
+            wt = self._w if wt is None else wt
+            # numpy converts bool ~5x faster than torch here, and can write channels-last directly
+            if self.channels_last:
+                xt = torch.from_numpy(x.transpose(0, 2, 3, 1).astype(self.dtype, order="C")).permute(0, 3, 1, 2)
+            else:
+                xt = torch.from_numpy(x.astype(self.dtype))
+            prec = torch.get_float32_matmul_precision()
+            try:  # "high"/"medium" would let oneDNN round float32 products to bf16/tf32: not exact
+                if prec != "highest":
+                    torch.set_float32_matmul_precision("highest")
+                with torch.no_grad():
+                    return torch.nn.functional.conv2d(xt, wt, None, stride=ly.stride, padding=ly.padding,
+                                                      dilation=ly.dilation, groups=ly.groups)
+            finally:
+                if prec != "highest":
+                    torch.set_float32_matmul_precision(prec)
+        m = x.shape[0]
+        c, h, w = ly.input_shape
+        o, oh, ow = ly.output_shape
+        g = ly.groups
+        cg, og = c // g, o // g
+        kh, kw = ly.kernel_size
+        (sh, sw), (ph, pw), (dh, dw) = ly.stride, ly.padding, ly.dilation
+        dt = self.dtype
+        wmat = self.w_eff.reshape(g, og, cg * kh * kw).transpose(0, 2, 1).astype(dt)  # (G, Cg*kh*kw, Og)
+        ext_h, ext_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+        xb = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).astype(dt)
+        win = np.lib.stride_tricks.sliding_window_view(xb, (ext_h, ext_w), axis=(2, 3))
+        win = win[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :oh, :ow]  # (m, C, oh, ow, kh, kw)
+        pat = win.reshape(m, g, cg, oh, ow, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
+        pat = pat.reshape(g, m * oh * ow, cg * kh * kw)
+        res = np.matmul(pat, wmat)  # (G, m*oh*ow, Og)
+        return res.reshape(g, m, oh, ow, og).transpose(1, 0, 4, 2, 3).reshape(m, o, oh, ow)
+
+
 def conv_accumulate(x: np.ndarray, layer: LoihiLayer, w_eff: np.ndarray) -> np.ndarray:
     """Return the exact cross-correlation (int64, (M, O, H', W')) of binary inputs (M, C, H, W)."""
-    m = x.shape[0]
-    c, h, w = layer.input_shape
-    o, oh, ow = layer.output_shape
-    g = layer.groups
-    cg, og = c // g, o // g
-    kh, kw = layer.kernel_size
-    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
-    bound = float(np.abs(w_eff).reshape(o, -1).sum(axis=1).max()) if w_eff.size else 0.0
-    dt = np.float32 if bound < _F32_EXACT else np.float64
-    wmat = w_eff.reshape(g, og, cg * kh * kw).transpose(0, 2, 1).astype(dt)  # (G, Cg*kh*kw, Og)
-    out = np.empty((m, o, oh, ow), dtype=np.int64)
-    row_bytes = oh * ow * c * kh * kw * np.dtype(dt).itemsize
-    chunk = max(1, min(m, _MAX_CHUNK_BYTES // max(row_bytes, 1)))
-    ext_h, ext_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-    for s in range(0, m, chunk):
-        xb = np.pad(x[s:s + chunk], ((0, 0), (0, 0), (ph, ph), (pw, pw))).astype(dt)
-        win = np.lib.stride_tricks.sliding_window_view(xb, (ext_h, ext_w), axis=(2, 3))
-        win = win[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :oh, :ow]  # (mb, C, oh, ow, kh, kw)
-        mb = xb.shape[0]
-        pat = win.reshape(mb, g, cg, oh, ow, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
-        pat = pat.reshape(g, mb * oh * ow, cg * kh * kw)
-        res = np.matmul(pat, wmat)  # (G, mb*oh*ow, Og)
-        res = res.reshape(g, mb, oh, ow, og).transpose(1, 0, 4, 2, 3).reshape(mb, o, oh, ow)
-        out[s:s + mb] = res
-    return out
+    return ConvKernel(layer, w_eff)(np.asarray(x) != 0).astype(np.int64)
 
 
 def fan_out(layer: LoihiLayer, w_eff: np.ndarray) -> np.ndarray:
@@ -215,7 +306,7 @@ class PreparedLayer:
     fan: Optional[np.ndarray]
     bias: Optional[np.ndarray]
     report: Dict[str, int]
-    kernel: Optional[DenseKernel] = None
+    kernel: Optional[Any] = None  # DenseKernel or ConvKernel
 
     @classmethod
     def of(cls, layer: LoihiLayer, accumulate: str = "auto") -> "PreparedLayer":
@@ -226,31 +317,41 @@ class PreparedLayer:
         if any(report.values()):
             log.info("layer %s: Lava changes weights: %s", layer.name, report)
         bias = layer.effective_bias().reshape(-1).astype(np.float64)
-        kernel = DenseKernel(w_eff, accumulate) if layer.kind == "dense" else None
+        kernel = DenseKernel(w_eff, accumulate) if layer.kind == "dense" else ConvKernel(layer, w_eff)
         return cls(layer, w_eff, fan_out(layer, w_eff).reshape(-1), bias if np.any(bias) else None, report, kernel)
 
 
 def synaptic_input(layer: LoihiLayer, x_tm: np.ndarray, w_eff: np.ndarray, method: str = "auto",
-                   kernel: Optional[DenseKernel] = None) -> Tuple[np.ndarray, float]:
-    """Return what Lava's LIF adds to ``u`` each step, ``a << 6`` as (T, B, N) float64, and a bound on |.|.
+                   kernel: Optional[Any] = None) -> Tuple[np.ndarray, float]:
+    """Return what Lava's LIF adds to ``u`` each step, ``a << 6`` as (T, B, N), and a bound on |.|.
 
     ``x_tm``: the source's spikes, time-major (T, B, *input_shape) bool. Includes the one-step
-    delay (step 0 gets zero) and Lava's int32 channel / 24-bit conv wraps.
+    delay (step 0 gets zero) and Lava's int32 channel / 24-bit conv wraps. The result is float32
+    when a static bound (from the weights) keeps every value below 2**24, else float64; either
+    way it holds exact integers.
     """
     t, b = x_tm.shape[:2]
     n = layer.num_neurons
-    act = np.empty((t, b, n), dtype=np.float64)
+    if layer.kind == "dense":
+        kernel = kernel if isinstance(kernel, DenseKernel) else DenseKernel(w_eff, method)
+        e = layer.weight_exp
+        scale = float(2 ** e) if e >= 0 else 1.0 / float(2 ** -e)
+        static = (kernel.bound * scale + 1.0) * 64.0
+    else:
+        kernel = kernel if isinstance(kernel, ConvKernel) else ConvKernel(layer, w_eff)
+        static = kernel.bound * 64.0
+    act = np.empty((t, b, n), dtype=np.float32 if static < _F32_EXACT else np.float64)
     if t == 0:
         return act, 0.0
     act[0] = 0.0
     dst = act[1:].reshape((t - 1) * b, n)
     rows = x_tm[:-1].reshape((t - 1) * b, *layer.input_shape)  # the last step's sum is never delivered
     if layer.kind == "dense":
-        kernel = kernel or DenseKernel(w_eff, method)
         acc = kernel(rows.reshape((t - 1) * b, int(np.prod(layer.input_shape))))
-        e = layer.weight_exp
-        scale = float(2 ** e) if e >= 0 else 1.0 / float(2 ** -e)
-        bound = _absmax(acc) * scale + (1.0 if e < 0 else 0.0)  # floor may add one in magnitude
+        if _static_bound_suffices(layer, static, t):
+            bound = static / 64.0  # skips a pass over ``acc``: the weights alone prove no wrap or clip
+        else:
+            bound = _absmax(acc) * scale + (1.0 if e < 0 else 0.0)  # floor may add one in magnitude
         if bound < _TWO31 / 64:
             if e >= 0:
                 np.multiply(acc, scale * 64.0, out=dst)
@@ -264,11 +365,34 @@ def synaptic_input(layer: LoihiLayer, x_tm: np.ndarray, w_eff: np.ndarray, metho
             np.floor(a, out=a)
         dst[...] = _wrap32(_wrap32(a) * 64.0)  # the int32 channel and the int32 ``<< 6`` wrap
         return act, _absmax(dst)
-    a = conv_accumulate(rows, layer, w_eff).astype(np.float64)
+    dst4 = dst.reshape((t - 1) * b, *layer.output_shape)
+    if kernel.bound < UV_MAX:  # no wrap possible: write ``a << 6`` straight into ``act``
+        kernel(rows, out=dst4, scale=64.0)
+        if _static_bound_suffices(layer, static, t):
+            return act, static
+        return act, _absmax(dst)
+    a = kernel(rows, out=np.empty(dst4.shape, dtype=np.float64))
     if _absmax(a) >= UV_MAX:  # signed_clamp(x, bits=24)
         a = np.mod(a + UV_MAX, float(1 << 24)) - UV_MAX
-    np.multiply(a.reshape(dst.shape), 64.0, out=dst)
+    np.multiply(a, 64.0, out=dst4)
     return act, _absmax(dst)
+
+
+def _decay_factor(d: int, t_steps: int) -> float:
+    """Bound on how many steps' inputs a state with decay ``d`` (of 4096) accumulates (|trunc(x)| <= |x|)."""
+    return float(t_steps) if d == 0 else min(float(t_steps), 4096.0 / d)
+
+
+def _static_bound_suffices(layer: LoihiLayer, static: float, t_steps: int) -> bool:
+    """True when a bound ``static`` on |act| already proves :func:`lif_run`'s plain regime without clipping.
+
+    Then the exact max |act| would not change what :func:`lif_run` does, so it need not be computed.
+    """
+    u_bound = static * _decay_factor(layer.du, t_steps)
+    if u_bound >= UV_MAX:
+        return False
+    bmax = float(np.abs(layer.effective_bias()).max()) if np.size(layer.bias_mant) else 0.0
+    return (u_bound + bmax) * _decay_factor(layer.dv, t_steps) <= V_MAX
 
 
 def lif_run(act: np.ndarray, layer: LoihiLayer, record_states: bool = False, amax: Optional[float] = None,
@@ -293,7 +417,7 @@ def lif_run(act: np.ndarray, layer: LoihiLayer, record_states: bool = False, ama
     # Bounds decide which of Lava's wraps can ever happen in this run (|trunc(x)| <= |x|).
     u_bound = amax * (t_steps if layer.du == 0 else min(t_steps, 4096.0 / layer.du))
     if u_bound >= UV_MAX and act.size:  # a tighter, per-neuron bound: the sum of |act| over time
-        u_bound = min(u_bound, float(np.abs(act).sum(axis=0).max()))
+        u_bound = min(u_bound, float(np.abs(act).sum(axis=0, dtype=np.float64).max()))
     if u_bound < UV_MAX:
         regime = "plain"
     elif amax <= float(1 << 24):
@@ -309,10 +433,14 @@ def lif_run(act: np.ndarray, layer: LoihiLayer, record_states: bool = False, ama
     rec_v = np.empty((t_steps, b, n), dtype=np.float64) if record_states else None
     u = np.zeros((b, n), dtype=np.float64)
     v = np.zeros((b, n), dtype=np.float64)
+    # Full current decay, no wrap, states not recorded: u is just this step's input, used in place.
+    u_is_act = layer.du == 4096 and regime == "plain" and not record_states
     for t in range(t_steps):
         # ---- current
-        if layer.du == 4096:
+        if u_is_act:
             u = act[t]
+        elif layer.du == 4096:
+            np.copyto(u, act[t])
         else:
             if layer.du != 0:
                 np.multiply(u, fu, out=u)
@@ -362,6 +490,10 @@ class LoihiSimulator:
         """Run on binary input spikes (B, T, *input_shape); see :func:`simulate`."""
         net = self.net
         x = _check_input(net, spikes)
+        if not net.is_chain_like():  # several inputs, recurrence or readouts: snnc.targets.loihi.general
+            from snnc.targets.loihi.general import run_general
+
+            return run_general(self, x, record_states)
         b, t_steps = x.shape[:2]
         x_tm = np.ascontiguousarray(np.moveaxis(x, 1, 0))  # (T, B, ...)
         outs_tm: List[np.ndarray] = []

@@ -1,7 +1,8 @@
 """The ``loihi`` target: Intel Loihi 2 through Lava's bit-accurate CUBA LIF model (lava-nc 0.10).
 
 Artifact payload: ``loihi/network/<key>.npy`` (the :class:`LoihiNetwork` dict), ``loihi/run.json``
-(output layer, latency) and, when the network is expressible there, ``loihi/network.net`` (a
+(output layer, latency, and for a non-spiking readout ``readout_scale``: the output is then
+``v / readout_scale``, a float like the float model's readout) and, when the network is expressible there, ``loihi/network.net`` (a
 lava-dl netx HDF5 file for Lava users). Backends: ``sim`` (snnc's reference simulator, equal to
 Lava's fixed_pt model spike for spike) and ``lava`` (Lava itself, through its own interpreter).
 """
@@ -30,7 +31,8 @@ NETX_BLOB = "loihi/network.net"
 MODEL_NOTES = (
     "bit-exact with Lava's Loihi2SimCfg(select_tag='fixed_pt') CPU model (lava-nc 0.10), which Intel "
     "describes as bit-accurate with the chip for these processes; not checked against a physical Loihi 2",
-    "every synapse adds one step of delay: an L-layer network's output lags its input by L steps",
+    "every synaptic hop (recurrent ones too) adds one step of delay: an L-layer network's output lags its input "
+    "by L steps and a loop of k hops takes k steps",
     "inputs must be binary spikes (Dense/Conv with num_message_bits = 0)",
 )
 
@@ -81,7 +83,9 @@ class LoihiTarget(Target):
         if res.network is None:
             raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
         net = res.network
-        run = {"output_layer": res.output_layer, "latency_steps": res.latency_steps}
+        run: Dict[str, Any] = {"output_layer": res.output_layer, "latency_steps": res.latency_steps}
+        if res.readout_scale is not None:
+            run["readout_scale"] = res.readout_scale
         payload = {**pack_arrays(net.to_dict(), prefix=NET_PREFIX), RUN_BLOB: canonical_json(run)}
         netx_status = "not written (option netx=False)"
         if options.extra.get("netx", True):
@@ -100,8 +104,11 @@ class LoihiTarget(Target):
             if q.bias_clipped:
                 warnings.append(f"{n}: {q.bias_clipped} bias value(s) clipped")
             warnings += [f"{n}: {t}" for t in q.notes]
+        warnings += res.warnings
         report = {
             "warnings": warnings + [t for t in res.notes if "fan-in" in t],
+            "timing_exact": res.timing_exact,
+            "layer_lag_steps": dict(res.layer_lag_steps),
             "quantization": {n: r.to_dict() for n, r in res.reports.items()},
             "latency_steps": res.latency_steps,
             "chip": {"neurons": sum(ly.num_neurons for ly in net.layers),
@@ -113,21 +120,30 @@ class LoihiTarget(Target):
             "loihi_notes": list(res.notes),
             "simulator_model": list(MODEL_NOTES),
         }
+        if options.extra.get("validate"):
+            from snnc.targets.loihi.validate import validate_accuracy
+
+            acc = validate_accuracy(graph, net, run, options.dt_s, options.method, options.extra)
+            report["accuracy"] = acc
+            if "warning" in acc:
+                report["warnings"].append(acc["warning"])
         return Lowered(payload, report)
 
     def simulate(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
                  record: bool = False) -> Result:
         """Run the bit-exact reference simulator on binary spikes (batch, T, *input_shape)."""
-        from snnc.targets.loihi.simulator import simulate
+        from snnc.targets.loihi.general import simulate_any
 
         net, run = network_from_payload(payload)
-        res = simulate(net, np.asarray(inputs), record_states=record)
+        res = simulate_any(net, np.asarray(inputs), record_states=record)
+        outs = list(res.spikes)
         states = {}
         if record:
             states = {ly.name: {"spikes": res.spikes[i], "u": res.u[i], "v": res.v[i]}
                       for i, ly in enumerate(net.layers) if ly.has_neurons}
-        return self._result(net, run, res.spikes, states, res.spike_counts, res.synops,
-                            {"backend": "sim", "target": self.name, "latency_steps": run["latency_steps"]})
+        return self._result(net, run, outs, states, res.spike_counts, res.synops,
+                            {"backend": "sim", "target": self.name, "latency_steps": run["latency_steps"]},
+                            res.v)
 
     def run(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
             backend: str = "sim", record: bool = False) -> Result:
@@ -153,14 +169,19 @@ class LoihiTarget(Target):
                   for s, ly in zip(res.spikes, net.layers)]
         return self._result(net, run, spikes, states, counts, None,
                             {"backend": "lava", "target": self.name, "latency_steps": run["latency_steps"],
-                             "lava_build_s": res.build_s, "lava_run_s": res.run_s, **res.meta})
+                             "lava_build_s": res.build_s, "lava_run_s": res.run_s, **res.meta}, res.v)
 
     @staticmethod
     def _result(net: LoihiNetwork, run: Mapping[str, Any], spikes: List[np.ndarray], states: Dict[str, Any],
-                counts: List[np.ndarray], synops: Any, meta: Dict[str, Any]) -> Result:
+                counts: List[np.ndarray], synops: Any, meta: Dict[str, Any], vs: Any = None) -> Result:
         names = [ly.name for ly in net.layers]
+        out_i = int(run["output_layer"])
+        output = spikes[out_i]
+        if run.get("readout_scale") and net.layers[out_i].readout and vs is not None and vs[out_i] is not None:
+            output = vs[out_i].astype(np.float64) / float(run["readout_scale"])  # the readout's v, in float units
+            meta = dict(meta, output="readout v / readout_scale")
         neurons = {ly.name: ly.num_neurons for ly in net.layers if ly.has_neurons}
-        return Result(output=spikes[int(run["output_layer"])],
+        return Result(output=output,
                       states=states,
                       spike_counts={n: c for n, c, ly in zip(names, counts, net.layers) if ly.has_neurons},
                       synops={} if synops is None else {n: s for n, s, ly in zip(names, synops, net.layers)
