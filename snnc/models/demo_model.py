@@ -1,9 +1,7 @@
-"""The default model and data of the README's main command."""
+"""The default models and data of the README's main command (``make demo``)."""
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import List, Tuple
 
@@ -12,27 +10,25 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
-DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "nmnist_mlp.pt"
-DEMO_DT_S = 1e-3
-DEMO_STEPS = 300
+#: The demo's models: the baseline LIF MLP (cpu, Loihi) and the Speck-compatible IF CNN.
+DEMO_MODELS = ("nmnist_mlp", "speck_cnn")
 
 
-def default_model_and_samples(n: int = 20) -> Tuple[str, List[np.ndarray], np.ndarray, float, int]:
-    """Return (model path, event lists, labels, dt_s, steps) for ``n`` held-out N-MNIST recordings."""
+def checkpoint_path(name: str) -> Path:
+    """Return the shipped checkpoint of zoo model ``name`` (an InputError if it is missing)."""
+    from snnc.errors import InputError
+
+    path = CHECKPOINT_DIR / f"{name}.pt"
+    if not path.exists():
+        raise InputError("shipped checkpoint is missing", file=str(path),
+                         hint="reproduce it with scripts/train_zoo.sh")
+    return path
+
+
+def held_out_recordings(n: int = 50) -> Tuple[List[np.ndarray], np.ndarray]:
+    """Return the event lists and labels of the first ``n`` held-out N-MNIST-small recordings."""
     from snnc.models.data.nmnist import NMNISTSmall
 
-    path = str(DEFAULT_CHECKPOINT)
-    if not DEFAULT_CHECKPOINT.exists():
-        import torch
-
-        from snnc.models.checkpoint import save_checkpoint
-        from snnc.models.zoo import build
-
-        log.warning("no shipped checkpoint at %s: using an untrained nmnist_mlp (accuracy is chance)", path)
-        torch.manual_seed(0)
-        path = os.path.join(tempfile.mkdtemp(prefix="snnc-"), "nmnist_mlp_untrained.pt")
-        save_checkpoint(path, "nmnist_mlp", {}, build("nmnist_mlp"))
     ds = NMNISTSmall()
-    _, val = ds.split(val_fraction=0.2, seed=0)
-    idx = val[:n]
-    return path, [ds.events(int(i)) for i in idx], np.array([ds.label(int(i)) for i in idx]), DEMO_DT_S, DEMO_STEPS
+    idx = ds.split(val_fraction=0.2, seed=0)[1][:n]
+    return [ds.events(int(i)) for i in idx], np.array([ds.label(int(i)) for i in idx])

@@ -292,7 +292,7 @@ def assign_cores(net: SpeckNetwork, layer_to_core: Optional[dict[str, int]] = No
         cores = mapped
     for lyr, core in zip(net.layers, cores):
         lyr.core = int(core)
-    log.info("speck mapping: %s", {l.name: l.core for l in net.layers})
+    log.debug("speck mapping: %s", {l.name: l.core for l in net.layers})
     return cores
 
 
