@@ -1,5 +1,5 @@
 # The two commands of the README. Each sets up what it needs on a fresh machine, then runs.
-.PHONY: demo test setup bench clean
+.PHONY: demo test setup bench bench-quick clean
 
 setup:
 	bash scripts/setup_env.sh
@@ -12,6 +12,9 @@ test: setup
 
 bench: setup
 	.venv/bin/python benchmarks/run_all.py
+
+bench-quick: setup
+	.venv/bin/python benchmarks/run_all.py --quick
 
 clean:
 	rm -rf .venv .lava-venv .cache

@@ -6,7 +6,9 @@ lit) rate-coded as Bernoulli spikes with a peak rate of 0.2 per step. The script
 every layer's spikes agree exactly on the samples Lava ran, then prints sample-steps per second.
 Lava runs the samples of a batch one after another in one process graph (state reset between
 samples), so its throughput does not depend on the batch size; it is measured on a few samples
-only (``--lava-samples``). Lava's one-off process build/start is reported separately.
+only (``--lava-samples``). Caution: Lava's ``run_s`` includes the compile and process start of
+its first ``run`` call (0.3-1.5 s), which dominates with few samples; ``run_all.py`` times every
+Lava ``run`` call (``lava_timed.py``) and quotes the steady-state rate instead.
 
     .venv/bin/python benchmarks/bench_loihi.py [--steps 100] [--lava-samples 3] [--repeat 3]
 """

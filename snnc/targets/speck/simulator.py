@@ -23,7 +23,11 @@ on overflow is not documented — states leaving the 16-bit range are counted
 
 Vectorised: every layer's convolution runs on all batches and time steps at once (torch,
 float32 or float64 chosen so that every integer sum is exact, else an error); the state
-scan loops over time only, over whole arrays.
+scan loops over time only, over whole arrays, time-major so that each step's slice is
+contiguous. The scan holds the integer state in float32 (when a bound keeps it below 2**22),
+float64 (below 2**50) or int64; in the float cases ``floor(v / threshold)`` of a non-negative
+integer ``v`` and a positive integer threshold is exact (the correctly rounded quotient cannot
+reach the next integer: its distance to it, at least ``1/threshold``, exceeds half an ulp).
 """
 from __future__ import annotations
 
@@ -70,14 +74,17 @@ class SimResult:
 
 def _drive_bound(x_max: int, w: np.ndarray, b: np.ndarray) -> int:
     """Upper bound of |conv2d(x, w) + b| for integer inputs 0 <= x <= ``x_max``."""
-    w_abs = int(np.abs(w).max()) if w.size else 0
+    w_abs = max(int(w.max()), -int(w.min())) if w.size else 0  # no |w| temporary
     return w_abs * int(np.prod(w.shape[1:])) * x_max + int(np.abs(b).max(initial=0))
 
 
-def _exact_conv(x: torch.Tensor, layer: SpeckLayer, x_max: int, out_dtype: torch.dtype) -> torch.Tensor:
+def _exact_conv(x: torch.Tensor, layer: SpeckLayer, x_max: int, out_dtype: torch.dtype,
+                bound: Optional[int] = None) -> torch.Tensor:
     """``conv2d(x, W) + b`` of non-negative integer ``x``, computed in float32 or float64 only
-    where every partial sum is an exactly representable integer (so no rounding happens)."""
-    bound = _drive_bound(x_max, layer.weights, layer.biases)
+    where every partial sum is an exactly representable integer (so no rounding happens).
+    ``bound``: :func:`_drive_bound` of this layer and ``x_max`` when already known."""
+    if bound is None:
+        bound = _drive_bound(x_max, layer.weights, layer.biases)
     if bound < _EXACT_F32:
         dtype = torch.float32
     elif bound < _EXACT_F64:
@@ -85,9 +92,17 @@ def _exact_conv(x: torch.Tensor, layer: SpeckLayer, x_max: int, out_dtype: torch
     else:
         raise ValueRangeError(f"conv sums may reach {bound}, beyond exact float64 integers",
                               node=layer.name)
-    y = F.conv2d(x.to(dtype), torch.from_numpy(layer.weights).to(dtype),
-                 torch.from_numpy(layer.biases).to(dtype), stride=layer.stride, padding=layer.padding)
-    return y.to(out_dtype)
+    npdt = np.float32 if dtype == torch.float32 else np.float64  # numpy converts faster than torch
+    xf = torch.from_numpy(x.numpy().astype(npdt)) if not x.is_floating_point() else x.to(dtype)
+    wt = torch.from_numpy(layer.weights.astype(npdt))
+    bt = torch.from_numpy(np.asarray(layer.biases).astype(npdt))
+    if tuple(layer.neuron_shape[1:]) == (1, 1) and tuple(layer.padding) == (0, 0) \
+            and tuple(layer.kernel_size) == tuple(xf.shape[2:]):
+        # the kernel covers the whole input (a dense layer): one GEMM, no conv weight reorder
+        y = F.linear(xf.reshape(xf.shape[0], -1), wt.reshape(wt.shape[0], -1), bt).reshape(-1, wt.shape[0], 1, 1)
+    else:
+        y = F.conv2d(xf, wt, bt, stride=layer.stride, padding=layer.padding)
+    return y if y.dtype == out_dtype else y.to(out_dtype)
 
 
 def _coverage(size: int, kernel: int, stride: int, padding: int, out_size: int) -> np.ndarray:
@@ -100,13 +115,18 @@ def _coverage(size: int, kernel: int, stride: int, padding: int, out_size: int) 
 
 
 def _synops(x: torch.Tensor, layer: SpeckLayer, batch: int) -> np.ndarray:
-    """Exact (input event, output neuron) pairs per batch item: f * sum of events x receptive-field count."""
+    """Exact (input event, output neuron) pairs per batch item: f * sum of events x receptive-field count.
+
+    ``x``: time-major (T*B, c, H, W) integer event counts.
+    """
     (c, h, w), (f, oh, ow) = layer.input_shape, layer.neuron_shape
     cov = np.outer(_coverage(h, layer.kernel_size[0], layer.stride[0], layer.padding[0], oh),
                    _coverage(w, layer.kernel_size[1], layer.stride[1], layer.padding[1], ow))
-    events = x.numpy().reshape(batch, -1, h, w).sum(axis=1, dtype=np.int64)  # (B, H, W); numpy
+    xn = x.numpy()
+    xn = xn.reshape(-1, batch, xn.shape[1] * h * w)  # (T, B, c*H*W)
+    per = xn.sum(axis=0, dtype=np.int64).reshape(batch, -1, h * w).sum(axis=1)  # (B, H*W); numpy
     # reduces integer arrays ~10x faster than torch on CPU
-    return np.einsum("bhw,hw->b", events, cov) * f
+    return per @ cov.reshape(-1) * f
 
 
 def _sum_pool(x: torch.Tensor, pooling: tuple[int, int]) -> torch.Tensor:
@@ -114,6 +134,12 @@ def _sum_pool(x: torch.Tensor, pooling: tuple[int, int]) -> torch.Tensor:
     py, px = pooling
     if (py, px) == (1, 1):
         return x
+    if x.numel() and not x.is_floating_point():
+        # torch's integer reductions are slow on CPU: sum in float32/float64 where exact
+        bound = int(x.abs().max().item()) * py * px
+        if bound < _EXACT_F64:
+            xf = x.to(torch.float32 if bound < _EXACT_F32 else torch.float64)
+            return F.avg_pool2d(xf, (py, px), stride=(py, px), divisor_override=1).to(torch.int64)
     n, c, h, w = x.shape
     hh, ww = h // py, w // px
     x = x[:, :, : hh * py, : ww * px]
@@ -121,7 +147,7 @@ def _sum_pool(x: torch.Tensor, pooling: tuple[int, int]) -> torch.Tensor:
 
 
 def _prepare_input(net: SpeckNetwork, inputs: np.ndarray) -> torch.Tensor:
-    """Validate (B, T, C, H, W) input counts and apply the DVS layer (merge, pooling); -> (B*T, c, h, w)."""
+    """Validate (B, T, C, H, W) input counts and apply the DVS layer (merge, pooling); -> (T*B, c, h, w)."""
     x = np.asarray(inputs)
     if x.ndim == 4:
         x = x[None]
@@ -134,7 +160,8 @@ def _prepare_input(net: SpeckNetwork, inputs: np.ndarray) -> torch.Tensor:
     if x.size and x.min() < 0:
         raise ValueRangeError(f"input event counts must be >= 0, got min {x.min()}")
     b, t = x.shape[:2]
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64)).reshape(b * t, *x.shape[2:])
+    # time-major (T*B, ...): every step's slice of a layer's drive is then contiguous
+    xt = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, 1, 0), dtype=np.int64)).reshape(t * b, *x.shape[2:])
     if net.dvs is not None:
         if net.dvs.merge_polarities:
             xt = xt.sum(dim=1, keepdim=True)
@@ -152,7 +179,7 @@ def simulate(net: SpeckNetwork, inputs: np.ndarray, *, spike_mode: str = "multi"
     b, t = (1, arr.shape[0]) if arr.ndim == 4 else arr.shape[:2]
     st_lo, st_hi = signed_range(chip.STATE_BITS)
     entry = set(net.entry_layers())
-    outgoing: dict[int, torch.Tensor] = {}  # layer index -> spikes (B*T, f, H, W), integer
+    outgoing: dict[int, torch.Tensor] = {}  # layer index -> spikes (T*B, f, H, W), integer, time-major
     result = SimResult(spikes={}, states={} if record_states else None)
     for i in net.topological_order():
         lyr = net.layers[i]
@@ -179,43 +206,62 @@ def simulate(net: SpeckNetwork, inputs: np.ndarray, *, spike_mode: str = "multi"
         bounded = spike_mode == "multi" or lyr.return_to_zero
         may_overflow = (not bounded or low - step_max < st_lo
                         or max(thr - 1, v0_max, 0) + step_max > st_hi)
-        drive = _exact_conv(xl, lyr, x_max, dtype)
         f, h, w = lyr.neuron_shape
-        drive = drive.reshape(b, t, f, h, w)
-        v = (torch.zeros((b, f, h, w), dtype=dtype) if lyr.neurons_initial_value is None
-             else torch.from_numpy(lyr.neurons_initial_value).to(dtype).expand(b, f, h, w).clone())
-        spikes = torch.empty((b, t, f, h, w), dtype=dtype)
-        states = torch.empty((b, t, f, h, w), dtype=dtype) if record_states else None
+        out_np = np.int32 if dtype == torch.int32 else np.int64
+        # state dtype for the scan: float32 / float64 hold every reachable integer exactly
+        if reach < (1 << 22) and thr > 0:
+            sdt = np.float32
+        elif reach < (1 << 50) and thr > 0:
+            sdt = np.float64
+        else:
+            sdt = np.int64
+        drive_t = _exact_conv(xl, lyr, x_max, torch.float32 if sdt == np.float32 else torch.float64
+                              if sdt == np.float64 else torch.int64, bound=step_max)
+        drive = drive_t.numpy().reshape(t, b, f, h, w)  # time-major, contiguous per step
+        v = (np.zeros((b, f, h, w), dtype=sdt) if lyr.neurons_initial_value is None
+             else np.broadcast_to(np.asarray(lyr.neurons_initial_value).astype(sdt), (b, f, h, w)).copy())
+        spikes_tm = np.empty((t, b, f, h, w), dtype=out_np)
+        states_tm = np.empty((t, b, f, h, w), dtype=out_np) if record_states else None
+        n = np.empty_like(v)
+        tmp = np.empty_like(v)
+        is_float = sdt != np.int64
+        fthr = sdt(thr) if is_float else thr
         overflow = 0
         for step in range(t):
-            v.add_(drive[:, step])
+            np.add(v, drive[step], out=v)
             if may_overflow:
-                v_min, v_max = torch.aminmax(v)
-                if int(v_min) < st_lo or int(v_max) > st_hi:  # rare: count only then
-                    overflow += int(((v < st_lo) | (v > st_hi)).sum().item())
+                v_min, v_max = v.min(), v.max()
+                if v_min < st_lo or v_max > st_hi:  # rare: count only then
+                    overflow += int(np.count_nonzero((v < st_lo) | (v > st_hi)))
                     if saturate_state:
-                        v.clamp_(st_lo, st_hi)
+                        np.clip(v, st_lo, st_hi, out=v)
             if spike_mode == "multi":
-                n = torch.div(v.clamp(min=0), thr, rounding_mode="floor")
+                np.maximum(v, 0, out=n)
+                if is_float:
+                    np.divide(n, fthr, out=n)
+                    np.floor(n, out=n)
+                else:
+                    np.floor_divide(n, thr, out=n)
             else:
-                n = (v >= thr).to(dtype)
+                np.greater_equal(v, thr, out=n, casting="unsafe")
             if lyr.return_to_zero:
-                v.mul_(n == 0)
+                np.copyto(v, 0, where=n > 0)
             else:
-                v.sub_(n * thr)
-            v.clamp_(min=low)
-            spikes[:, step] = n
-            if states is not None:
-                states[:, step] = v
+                np.multiply(n, fthr, out=tmp)
+                np.subtract(v, tmp, out=v)
+            np.maximum(v, low, out=v)
+            spikes_tm[step] = n
+            if states_tm is not None:
+                states_tm[step] = v
         if overflow:
             log.warning("layer %s: %d neuron-steps left the 16-bit state range%s", lyr.name,
                         overflow, " (saturated)" if saturate_state else "")
         result.state_overflow[lyr.name] = overflow
-        outgoing[i] = spikes.reshape(b * t, f, h, w)
-        result.spikes[lyr.name] = spikes.numpy()
-        result.spike_counts[lyr.name] = result.spikes[lyr.name].reshape(b, -1).sum(axis=1, dtype=np.int64)
-        if states is not None and result.states is not None:
-            result.states[lyr.name] = states.numpy()
+        outgoing[i] = torch.from_numpy(spikes_tm.reshape(t * b, f, h, w))
+        result.spikes[lyr.name] = np.moveaxis(spikes_tm, 0, 1)  # (B, T, ...) view of the time-major array
+        result.spike_counts[lyr.name] = spikes_tm.reshape(t, b, -1).sum(axis=(0, 2), dtype=np.int64)
+        if states_tm is not None and result.states is not None:
+            result.states[lyr.name] = np.moveaxis(states_tm, 0, 1)
     return result
 
 
