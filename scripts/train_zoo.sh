@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Reproduce every shipped checkpoint of snnc/models/checkpoints/ (CPU, one thread per run).
+# Run them one at a time on a shared machine. Training times measured on the shared 2-core
+# build machine (one thread, other jobs running): nmnist_mlp 2.7 min, nmnist_cnn 5.7 min,
+# speck_cnn 3.4 min, fsdd_mlp 0.8 min, skipsnn 4.9 + 2 min, asa_snn 3 min, minlatency_cnn 15 s.
+# Accuracies: see each model's docstring. Same command, same machine -> bitwise the same weights.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+CK=snnc/models/checkpoints
+RUNS=${RUNS:-runs}
+mkdir -p "$RUNS"
+train() { "$PY" -m snnc.models.train "$@"; }
+
+# baselines (README demo, Loihi CNN, Speck CNN)
+train nmnist_mlp --out "$CK/nmnist_mlp.pt"
+train nmnist_cnn --out "$CK/nmnist_cnn.pt"
+train speck_cnn --out "$CK/speck_cnn.pt"
+# spoken digits
+train fsdd_mlp --out "$CK/fsdd_mlp.pt"
+# SkipSNN: stage 1 (main net, gate open), stage 2 (controller, main net frozen)
+train skipsnn --stage 1 --out "$RUNS/skipsnn_s1.pt"
+train skipsnn --stage 2 --epochs 4 --lr 0.005 --init "$RUNS/skipsnn_s1.pt" --out "$CK/skipsnn.pt"
+# ASA-SNN (ASA-1) and its deployable static form (gains calibrated on training data)
+train asa_snn --out "$RUNS/asa_snn.pt"
+train asa_snn_vanilla --out "$RUNS/asa_snn_vanilla.pt"   # baseline for the NASFR comparison only
+"$PY" examples/train_asa.py --ckpt "$RUNS/asa_snn.pt" --out "$CK/asa_snn_static.pt"
+# one-time-step minimum-latency SNN
+train minlatency_cnn --out "$CK/minlatency_cnn.pt"
