@@ -9,7 +9,9 @@ readout when it feeds the graph output. General graphs are lowered:
   several synapses, each with its own source (NIR's ``Affine -> LIF <- Affine``, a neuron fed
   directly by a spiking node -- an identity synapse -- and mixtures). One scale per layer: all
   its synapses are quantised together. A path may hold at most one weighted node ([Flatten]
-  Affine, Conv2d, SumPool2d) plus scalar Scales; a path with none is one-to-one (a diagonal
+  Affine, Conv2d, SumPool2d) plus scalar Scales, or a SumPool2d (k x k, stride k, no padding)
+  followed by a Conv2d or [Flatten] Affine, which :func:`fold_pool` composes into one exact
+  synapse (k*k times the synapses; noted in the report); a path with none is one-to-one (a diagonal
   dense, or a 1x1 grouped conv for (C, H, W)), an elementwise Scale becoming its weights;
 * **recurrence**: a source may be a later layer or the layer itself;
 * **neurons**: LIF, CubaLIF, IF and Threshold (memoryless: ``du = dv = 4096``) spike; LI, CubaLI,
@@ -169,9 +171,129 @@ class _Syn:
     groups: int = 1
 
 
+def fold_pool(name: str, pool: SumPool2d, nxt: Node, src_shape: Tuple[int, ...]) -> Tuple[Node, str]:
+    """Compose ``pool`` (k x k, stride k, no padding) with the following Conv2d or Affine into one node.
+
+    Conv2d: ``W'[o, c, k*i + a, k*j + b] = W[o, c, i, j]``, stride ``s*k``, padding ``p*k``; Affine after
+    a Flatten: ``W'[o, (c, y, x)] = W[o, (c, y // k, x // k)]``, 0 on the rows/cols the pool drops
+    (``H % k``). An AvgPool2d's ``1/k**2`` goes into the weights. Exact: the composed synapse sums the
+    same inputs with the same weights. Returns the node and a compile-report note (synapse cost);
+    raises SnncError where the composition would not be exact.
+    """
+    kh, kw = (int(x) for x in pool.kernel_size)
+    k = kh
+    if kh != kw or tuple(int(x) for x in pool.stride) != (k, k) or any(int(x) for x in pool.padding):
+        raise SnncError(f"{pool.kind} kernel {tuple(pool.kernel_size)} stride {tuple(pool.stride)} padding "
+                        f"{tuple(pool.padding)} before {nxt.kind}: only k x k, stride k, no padding compose",
+                        node=name, hint="put a neuron between the pool and the next synapse")
+    if len(src_shape) != 3:
+        raise SnncError(f"{pool.kind} needs a (C, H, W) source, found {src_shape}", node=name)
+    gain = 1.0 / (k * k) if isinstance(pool, AvgPool2d) else 1.0
+    c, h, w = (int(x) for x in src_shape)
+    hp, wp = h // k, w // k
+    if isinstance(nxt, Conv2d):
+        if tuple(int(x) for x in nxt.dilation) != (1, 1):
+            raise SnncError(f"Conv2d dilation {tuple(nxt.dilation)} after {pool.kind}", node=name,
+                            hint="a dilated conv after a pool does not compose into one strided conv")
+        wt = np.asarray(nxt.weight, dtype=np.float64)
+        ckh, ckw = wt.shape[2:]
+        (sh, sw), (ph, pw) = (tuple(int(x) for x in nxt.stride), tuple(int(x) for x in nxt.padding))
+        for size, pooled, kk, st, pd, axis in ((h, hp, ckh, sh, ph, "rows"), (w, wp, ckw, sw, pw, "cols")):
+            n_out = (pooled + 2 * pd - kk) // st + 1
+            # The composed conv's output size equals the pooled conv's (floor arithmetic, see tests); it
+            # reads the H % k dropped rows only where the pooled conv reads its bottom/right padding.
+            if size % k and st * (n_out - 1) + kk - 1 - pd >= pooled:
+                raise SnncError(f"{pool.kind}(k={k}) drops {size % k} input {axis} that the composed conv "
+                                f"(padding {pd * k}) would read in place of the conv's zero padding", node=name,
+                                hint=f"make the input {axis} a multiple of {k} or the conv padding 0")
+        composed = Conv2d(weight=np.repeat(np.repeat(wt, k, axis=2), k, axis=3) * gain,
+                          bias=np.asarray(nxt.bias), stride=(sh * k, sw * k), padding=(ph * k, pw * k),
+                          dilation=(1, 1), groups=int(nxt.groups))
+        fan = int(np.prod(wt.shape[1:]))
+        note = (f"{name}: {pool.kind}(k={k}) -> Conv2d composed into one Conv2d (kernel {ckh}x{ckw} -> "
+                f"{ckh * k}x{ckw * k}, stride {(sh, sw)} -> {(sh * k, sw * k)}, padding {(ph, pw)} -> "
+                f"{(ph * k, pw * k)}): each neuron reads k*k = {k * k}x more synapses (fan-in {fan} -> "
+                f"{fan * k * k}), stored kernel {wt.size} -> {wt.size * k * k} weights")
+        return composed, note
+    assert isinstance(nxt, Affine)
+    wt = np.asarray(nxt.weight, dtype=np.float64)
+    if wt.shape[1] != c * hp * wp:
+        raise SnncError(f"Affine with {wt.shape[1]} inputs after {pool.kind}(k={k}) of {src_shape} "
+                        f"({c * hp * wp} values)", node=name)
+    full = np.zeros((wt.shape[0], c, h, w))
+    full[:, :, :hp * k, :wp * k] = np.repeat(np.repeat(wt.reshape(-1, c, hp, wp), k, axis=2), k, axis=3)
+    composed = Affine(weight=full.reshape(wt.shape[0], -1) * gain, bias=np.asarray(nxt.bias))
+    note = (f"{name}: {pool.kind}(k={k}) -> Flatten -> {nxt.kind} composed into one Affine ({wt.shape[1]} -> "
+            f"{c * h * w} inputs): each neuron reads k*k = {k * k}x more synapses ({wt.size} -> "
+            f"{wt.size * k * k} weights)" + (f"; the {h % k} row(s)/{w % k} col(s) the pool drops get weight 0"
+                                             if h % k or w % k else ""))
+    return composed, note
+
+
+def fold_conv_pool(name: str, conv: Conv2d, pool: SumPool2d) -> Tuple[Conv2d, str]:
+    """Compose ``conv`` followed by ``pool`` (k x k, stride k, no padding) into one Conv2d.
+
+    ``W''[o, c, s*a + u, s*b + v] = sum over a, b in 0..k-1 of W[o, c, u, v]`` (s the conv stride), stride
+    ``s*k``, same padding, bias ``k*k*b`` (an AvgPool2d's ``1/k**2`` goes into weights and bias). The
+    output size is the pooled one (floor arithmetic; the rows/cols the pool drops are never computed),
+    so this is exact. Returns the node and a compile-report note; raises SnncError otherwise.
+    """
+    k = int(pool.kernel_size[0])
+    if tuple(int(x) for x in pool.kernel_size) != (k, k) or tuple(int(x) for x in pool.stride) != (k, k) or \
+            any(int(x) for x in pool.padding):
+        raise SnncError(f"{pool.kind} kernel {tuple(pool.kernel_size)} stride {tuple(pool.stride)} padding "
+                        f"{tuple(pool.padding)} after Conv2d: only k x k, stride k, no padding compose",
+                        node=name, hint="put a neuron between the conv and the pool")
+    if tuple(int(x) for x in conv.dilation) != (1, 1):
+        raise SnncError(f"Conv2d dilation {tuple(conv.dilation)} before {pool.kind}", node=name,
+                        hint="a dilated conv before a pool does not compose into one strided conv")
+    gain = 1.0 / (k * k) if isinstance(pool, AvgPool2d) else 1.0
+    wt = np.asarray(conv.weight, dtype=np.float64)
+    o, ci, kh, kw = wt.shape
+    sh, sw = (int(x) for x in conv.stride)
+    w2 = np.zeros((o, ci, sh * (k - 1) + kh, sw * (k - 1) + kw))
+    for a in range(k):  # k*k shifted copies of the kernel (a loop over the pool window, not over synapses)
+        for b in range(k):
+            w2[:, :, sh * a:sh * a + kh, sw * b:sw * b + kw] += wt
+    composed = Conv2d(weight=w2 * gain, bias=np.asarray(conv.bias, dtype=np.float64) * (k * k) * gain,
+                      stride=(sh * k, sw * k), padding=tuple(int(x) for x in conv.padding), dilation=(1, 1),
+                      groups=int(conv.groups))
+    fan, fan2 = ci * kh * kw, ci * w2.shape[2] * w2.shape[3]
+    note = (f"{name}: Conv2d -> {pool.kind}(k={k}) composed into one Conv2d (kernel {kh}x{kw} -> "
+            f"{w2.shape[2]}x{w2.shape[3]}, stride {(sh, sw)} -> {(sh * k, sw * k)}): each neuron reads "
+            f"{fan2 / fan:.3g}x more synapses (fan-in {fan} -> {fan2}; k*k = {k * k} pooled conv outputs)")
+    return composed, note
+
+
 def _resolve_term(name: str, term: _Term, src_shape: Tuple[int, ...], out_shape: Tuple[int, ...],
-                  counted: Set[int]) -> _Syn:
+                  counted: Set[int], notes: Optional[List[str]] = None) -> _Syn:
     """Turn a path into one synapse with float weights; raises SnncError when Loihi cannot express it."""
+    weighted_nodes = [s for s in term.chain if not isinstance(s, (Scale, Flatten))]
+    owner: Dict[int, int] = {}  # composed node id -> original node id (a bias counts once per original)
+    if len(weighted_nodes) == 2 and isinstance(weighted_nodes[0], SumPool2d) and \
+            isinstance(weighted_nodes[1], (Conv2d, Affine)):
+        pool, nxt = weighted_nodes
+        if any(isinstance(s, Scale) and np.asarray(s.scale).size != 1 for s in term.chain):
+            raise SnncError("per-element Scale in a pooled path", node=name,
+                            hint="fold per-channel scales into the weights before export")
+        composed, note = fold_pool(name, pool, nxt, src_shape)
+        owner[id(composed)] = id(nxt)
+        term = _Term(term.source, [composed if s is nxt else s for s in term.chain if s is not pool],
+                     term.float_delay, term.owner_ids)
+        if notes is not None:
+            notes.append(note)
+    elif len(weighted_nodes) == 2 and isinstance(weighted_nodes[0], Conv2d) and \
+            isinstance(weighted_nodes[1], SumPool2d):
+        conv, pool = weighted_nodes
+        if any(isinstance(s, Scale) and np.asarray(s.scale).size != 1 for s in term.chain):
+            raise SnncError("per-element Scale in a pooled path", node=name,
+                            hint="fold per-channel scales into the weights before export")
+        composed, note = fold_conv_pool(name, conv, pool)
+        owner[id(composed)] = id(conv)
+        term = _Term(term.source, [composed if s is conv else s for s in term.chain if s is not pool],
+                     term.float_delay, term.owner_ids)
+        if notes is not None:
+            notes.append(note)
     gain = 1.0
     elem: Optional[np.ndarray] = None
     weighted: Optional[Node] = None
@@ -193,8 +315,9 @@ def _resolve_term(name: str, term: _Term, src_shape: Tuple[int, ...], out_shape:
     if isinstance(weighted, AvgPool2d):
         gain /= float(np.prod(weighted.kernel_size))
     bias = None
-    if isinstance(weighted, (Affine, Conv2d)) and id(weighted) not in counted:  # W (x1 + x2) + b: b once
-        counted.add(id(weighted))
+    wid = owner.get(id(weighted), id(weighted))
+    if isinstance(weighted, (Affine, Conv2d)) and wid not in counted:  # W (x1 + x2) + b: b once
+        counted.add(wid)
         if np.any(weighted.bias != 0):
             bias = np.asarray(weighted.bias, dtype=np.float64) * gain
     if weighted is None:  # one-to-one
@@ -315,10 +438,11 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[
     # ---- flatten layers and indices
     shapes = graph.shapes
     syns: Dict[str, List[_Syn]] = {}
+    fold_notes: List[str] = []
     for name in loihi_names:
         counted: Set[int] = set()
         try:
-            syns[name] = [_resolve_term(name, t, tuple(shapes[t.source]), tuple(shapes[name]), counted)
+            syns[name] = [_resolve_term(name, t, tuple(shapes[t.source]), tuple(shapes[name]), counted, fold_notes)
                           for t in layer_terms[name]]
         except SnncError as exc:
             violations.append(Violation("loihi.layer.synapses", name, exc.message, "one Loihi synapse per path",
@@ -387,6 +511,7 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[
                      "is snnc.targets.loihi.lower.with_loihi_delays(graph, dt_s)")
         warnings.append("Loihi timing differs from the float model (see loihi_notes); compare against "
                         "with_loihi_delays(graph)")
+    notes += fold_notes
     if net.has_recurrence():
         notes.append("recurrent connections: a loop of k synaptic hops takes k steps on Loihi")
     if readouts:

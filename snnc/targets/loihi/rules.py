@@ -96,9 +96,19 @@ def rule_synapse_chain(name: str, layer: Layer) -> List[Violation]:
 def rule_synapse_nodes(name: str, synapses: List[Node]) -> List[Violation]:
     """One Loihi synapse: at most one weighted node ([Flatten] Affine, Conv2d, SumPool2d) plus Scales.
 
+    A SumPool2d (k x k, stride k, no padding) followed by a Conv2d or [Flatten] Affine, or a Conv2d followed
+    by such a pool, is accepted: the lowering composes the two into one exact synapse (see
+    :func:`rule_pool_fold`).
+
     No weighted node at all is a one-to-one connection (identity, or an elementwise Scale).
     """
     kinds = [type(s) for s in synapses if not isinstance(s, Scale)]
+    if len(kinds) >= 2 and issubclass(kinds[0], SumPool2d) and (
+            kinds[1:] == [Conv2d] or (len(kinds) == 3 and kinds[1] is Flatten and issubclass(kinds[2], Affine)) or
+            (len(kinds) == 2 and issubclass(kinds[1], Affine))):
+        return rule_pool_fold(name, [s for s in synapses if not isinstance(s, Scale)])
+    if kinds == [Conv2d] + kinds[1:] and len(kinds) == 2 and issubclass(kinds[1], SumPool2d):
+        return rule_pool_fold(name, [s for s in synapses if not isinstance(s, Scale)][::-1])
     ok = kinds in ([], [Flatten], [Affine], [Flatten, Affine], [Conv2d], [SumPool2d], [Flatten, SumPool2d]) or \
         (len(kinds) == 2 and kinds[0] is Flatten and issubclass(kinds[1], Affine)) or \
         (len(kinds) == 1 and issubclass(kinds[0], (Affine, Conv2d, SumPool2d)))
@@ -107,6 +117,26 @@ def rule_synapse_nodes(name: str, synapses: List[Node]) -> List[Violation]:
     found = " -> ".join(s.kind for s in synapses) or "no synapse"
     return [Violation("loihi.layer.synapses", name, found, "[Flatten ->] Affine | Conv2d | SumPool2d",
                       "on Loihi every synapse feeds LIF neurons; put a neuron between stacked synapses")]
+
+
+def rule_pool_fold(name: str, weighted: List[Node]) -> List[Violation]:
+    """SumPool2d -> Conv2d / [Flatten] Affine (or Conv2d -> SumPool2d, passed as ``[pool, conv]``) composes
+    into one synapse only for k x k pools of stride k, no padding, and (for a conv) dilation 1."""
+    pool, last = weighted[0], weighted[-1]
+    kh, kw = (int(x) for x in pool.kernel_size)
+    out: List[Violation] = []
+    if kh != kw or tuple(int(x) for x in pool.stride) != (kh, kw) or any(int(p) for p in pool.padding):
+        out.append(Violation("loihi.layer.poolfold", name,
+                             f"{pool.kind}(kernel={tuple(pool.kernel_size)}, stride={tuple(pool.stride)}, "
+                             f"padding={tuple(pool.padding)}) next to {last.kind}",
+                             f"{pool.kind} with kernel (k, k), stride (k, k), padding (0, 0) next to {last.kind}",
+                             "only non-overlapping square pools compose exactly with the following synapse; "
+                             "put a neuron between the pool and the next synapse"))
+    if isinstance(last, Conv2d) and tuple(int(x) for x in last.dilation) != (1, 1):
+        out.append(Violation("loihi.layer.poolfold", name, f"Conv2d dilation {tuple(last.dilation)} next to "
+                             f"{pool.kind}", "dilation (1, 1)", "a dilated conv next to a pool does not compose "
+                             "into one strided conv"))
+    return out
 
 
 def rule_feed_forward(graph: Graph) -> List[Violation]:
