@@ -142,13 +142,13 @@ def test_skipsnn_gate_uses_controller_output_loop_delay_steps_earlier() -> None:
         m = zoo.build("skipsnn", hidden=16, loop_delay=delay).double()
         with torch.no_grad():
             m.ctrl_z.weight.zero_()
-            m.ctrl_o.weight.copy_(torch.tensor([[0.0, 1.0, 0.0, 0.0]]))  # awake iff t even
+            m.ctrl_o.weight.copy_(torch.tensor([[0.0, 1.0, 0.0, 0.0]]))  # awake iff t odd (P=2 fires at t = 1, 3, ...)
         x = torch.ones((1, 12, 2, 34, 34), dtype=torch.float64)
         with torch.no_grad():
             _, aux = m.forward_sequence(x)
         awake = aux["awake"][0].numpy()
         a = aux["a"][0].numpy()
-        np.testing.assert_array_equal(a, (np.arange(12) % 2 == 0).astype(float))
+        np.testing.assert_array_equal(a, (np.arange(12) % 2 == 1).astype(float))
         expect = np.concatenate([np.zeros(delay), a[:12 - delay]])
         np.testing.assert_array_equal(awake, expect)
         g = m.to_graph()
