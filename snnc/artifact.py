@@ -18,7 +18,8 @@ import os
 import struct
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Tuple
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Mapping, Tuple
 
 import numpy as np
 
@@ -27,6 +28,22 @@ from snnc.errors import ArtifactError, InputError
 MAGIC = b"SNNCART\x00"
 FORMAT_VERSION = 1
 _HEAD = struct.Struct("<8sIQ")
+
+
+@contextmanager
+def atomic_target(path: str) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` on success, delete it on any failure."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".snnc-", suffix=".part", dir=d)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -96,19 +113,11 @@ class Artifact:
     def save(self, path: str) -> str:
         """Write atomically to ``path``; return the path."""
         data = self.to_bytes()
-        d = os.path.dirname(os.path.abspath(path))
-        os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".snnc-", suffix=".part", dir=d)
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        with atomic_target(path) as tmp:
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
         return path
 
     @classmethod

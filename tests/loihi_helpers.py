@@ -158,3 +158,23 @@ def lava_missing_reason() -> str:
     r = subprocess.run([str(py), "-c", "import lava.proc.lif.models, lava.proc.conv.models"],
                        capture_output=True, text=True, timeout=120)
     return "" if r.returncode == 0 else f"Lava does not import in {py}: {r.stderr.strip()[-300:]}"
+
+
+def lava_worker_pids() -> list:
+    """Return pids whose command line runs snnc's Lava worker (Lava's forked helpers included)."""
+    import os
+
+    from snnc.targets.loihi.lava_backend import WORKER_PATH
+
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as fh:
+                cmd = fh.read().decode(errors="replace")
+        except OSError:
+            continue
+        if str(WORKER_PATH) in cmd and "snnc-lava-" in cmd:
+            pids.append(int(d))
+    return pids

@@ -15,10 +15,10 @@ import pytest
 
 import snnc.artifact as artifact_mod
 import snnc.runtime.api as api
-from loihi_helpers import lava_missing_reason
+from loihi_helpers import lava_missing_reason, lava_worker_pids
 from snnc.artifact import Artifact
 from snnc.errors import SnncError
-from snnc.targets.loihi.lava_backend import WORKER_PATH, run_lava
+from snnc.targets.loihi.lava_backend import run_lava
 from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork
 from test_loihi_target import convnet, mlp
 
@@ -150,27 +150,12 @@ def test_failed_nir_export_leaves_no_partial_file(tmp_path, monkeypatch, small_a
 LAVA_MISSING = lava_missing_reason()
 
 
-def _worker_pids() -> List[int]:
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as fh:
-                cmd = fh.read().decode(errors="replace")
-        except OSError:
-            continue
-        if str(WORKER_PATH) in cmd and "snnc-lava-" in cmd:
-            pids.append(int(d))
-    return pids
-
-
 @pytest.mark.skipif(bool(LAVA_MISSING), reason=LAVA_MISSING or "lava present")
 def test_killed_lava_worker_gives_snnc_error_and_no_leftovers() -> None:
     w = np.arange(12, dtype=np.int64).reshape(4, 3) - 6
     net = LoihiNetwork((3,), [LoihiLayer.dense("d", w, source=-1, du=100, dv=200, vth_mant=3)])
     x = np.random.default_rng(0).random((2, 2000, 3)) < 0.5
-    before = set(_worker_pids())
+    before = set(lava_worker_pids())
     box: dict = {}
 
     def call() -> None:
@@ -185,7 +170,7 @@ def test_killed_lava_worker_gives_snnc_error_and_no_leftovers() -> None:
     deadline = time.monotonic() + 30
     ours: List[int] = []
     while time.monotonic() < deadline and not ours:
-        ours = sorted(set(_worker_pids()) - before)
+        ours = sorted(set(lava_worker_pids()) - before)
         time.sleep(0.05)
     assert ours, "the Lava worker never started"
     time.sleep(1.0)  # let it get going (importing Lava / building)
@@ -203,4 +188,4 @@ def test_killed_lava_worker_gives_snnc_error_and_no_leftovers() -> None:
     err = box["error"]
     assert isinstance(err, SnncError) and "killed by signal 9" in str(err), repr(err)
     time.sleep(0.2)
-    assert set(_worker_pids()) - before == set()
+    assert set(lava_worker_pids()) - before == set()

@@ -10,9 +10,9 @@ import pytest
 
 from snnc.errors import BackendUnavailableError, SnncError
 from snnc.targets.loihi import lava_backend
-from snnc.targets.loihi.lava_backend import WORKER_PATH, lava_status, run_lava
+from snnc.targets.loihi.lava_backend import lava_status, run_lava
 from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork
-from loihi_helpers import lava_missing_reason
+from loihi_helpers import lava_missing_reason, lava_worker_pids
 
 LAVA_MISSING = lava_missing_reason()
 
@@ -20,22 +20,6 @@ LAVA_MISSING = lava_missing_reason()
 def _net() -> LoihiNetwork:
     w = np.arange(12, dtype=np.int64).reshape(4, 3) - 6
     return LoihiNetwork((3,), [LoihiLayer.dense("d", w, source=-1, du=100, dv=200, vth_mant=3)])
-
-
-def _worker_processes() -> list:
-    """Return pids whose command line runs snnc's Lava worker (Lava's forked helpers included)."""
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as fh:
-                cmd = fh.read().decode(errors="replace")
-        except OSError:
-            continue
-        if str(WORKER_PATH) in cmd and "snnc-lava-" in cmd:
-            pids.append(int(d))
-    return pids
 
 
 def test_missing_interpreter_is_backend_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
@@ -58,25 +42,25 @@ def test_interpreter_without_lava_is_backend_unavailable(monkeypatch: pytest.Mon
 
 @pytest.mark.skipif(bool(LAVA_MISSING), reason=LAVA_MISSING or "lava present")
 def test_worker_error_becomes_snnc_error_with_traceback() -> None:
-    before = set(_worker_processes())  # other sessions' workers are not ours to judge
+    before = set(lava_worker_pids())  # other sessions' workers are not ours to judge
     payload = lava_backend._pack_jobs([(_net(), np.zeros((1, 3, 3), dtype=bool))], False)
     payload["job0/net/version"] = np.array(99)
     with pytest.raises(SnncError, match="exited with code 1") as info:
         lava_backend._run_subprocess(payload, 120)
     assert "unsupported network dict" in str(info.value)
-    assert set(_worker_processes()) - before == set()
+    assert set(lava_worker_pids()) - before == set()
 
 
 @pytest.mark.skipif(bool(LAVA_MISSING), reason=LAVA_MISSING or "lava present")
 def test_timeout_kills_the_worker_and_its_helpers() -> None:
     x = np.ones((1, 20000, 3), dtype=bool)  # ~20 s of Lava time
-    before = set(_worker_processes())
+    before = set(lava_worker_pids())
     t0 = time.perf_counter()
     with pytest.raises(SnncError, match="timeout"):
         run_lava(_net(), x, timeout_s=4, mode="subprocess")
     assert time.perf_counter() - t0 < 30
     time.sleep(0.5)
-    assert set(_worker_processes()) - before == set()
+    assert set(lava_worker_pids()) - before == set()
 
 
 @pytest.mark.skipif(bool(LAVA_MISSING), reason=LAVA_MISSING or "lava present")

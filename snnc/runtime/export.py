@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from typing import Any, Dict, List, Tuple, Union
 
 import numpy as np
@@ -286,16 +285,9 @@ def write_artifact_nir(artifact_or_path: Any, path: str) -> str:
     """Write :func:`export_artifact_nir`'s graph to ``path`` atomically (temp file + rename); return it."""
     import nir
 
+    from snnc.artifact import atomic_target
+
     graph = export_artifact_nir(artifact_or_path)
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".snnc-", suffix=".part", dir=d)
-    os.close(fd)
-    try:
+    with atomic_target(path) as tmp:
         nir.write(tmp, graph)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
