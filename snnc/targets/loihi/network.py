@@ -427,6 +427,22 @@ def determine_sign_mode(weights: np.ndarray) -> str:
     return "mixed"
 
 
+
+def _put_synapse(d: Dict[str, np.ndarray], prefix: str, syn: LoihiSynapse) -> None:
+    """Write one synapse's fields under ``prefix`` (the layout :meth:`LoihiNetwork.from_dict` reads)."""
+    d[prefix + "source"] = np.array(syn.source, dtype=np.int64)
+    d[prefix + "kind"] = np.array(syn.kind)
+    d[prefix + "input_shape"] = np.array(syn.input_shape, dtype=np.int64)
+    d[prefix + "weights"] = np.ascontiguousarray(syn.weights, dtype=np.int64)
+    d[prefix + "weight_exp"] = np.array(syn.weight_exp, dtype=np.int64)
+    d[prefix + "num_weight_bits"] = np.array(syn.num_weight_bits, dtype=np.int64)
+    d[prefix + "sign_mode"] = np.array(SIGN_MODES[syn.sign_mode], dtype=np.int64)
+    d[prefix + "stride"] = np.array(syn.stride, dtype=np.int64)
+    d[prefix + "padding"] = np.array(syn.padding, dtype=np.int64)
+    d[prefix + "dilation"] = np.array(syn.dilation, dtype=np.int64)
+    d[prefix + "groups"] = np.array(syn.groups, dtype=np.int64)
+
+
 @dataclass(eq=False)
 class LoihiNetwork:
     """An input shape and a list of layers; each layer reads the input or any layers (see module doc)."""
@@ -511,15 +527,7 @@ class LoihiNetwork:
             d[p + "output_shape"] = np.array(ly.output_shape, dtype=np.int64)
             if not ly.has_neurons:
                 continue
-            assert ly.weights is not None
-            d[p + "weights"] = np.ascontiguousarray(ly.weights, dtype=np.int64)
-            d[p + "weight_exp"] = np.array(ly.weight_exp, dtype=np.int64)
-            d[p + "num_weight_bits"] = np.array(ly.num_weight_bits, dtype=np.int64)
-            d[p + "sign_mode"] = np.array(SIGN_MODES[ly.sign_mode], dtype=np.int64)
-            d[p + "stride"] = np.array(ly.stride, dtype=np.int64)
-            d[p + "padding"] = np.array(ly.padding, dtype=np.int64)
-            d[p + "dilation"] = np.array(ly.dilation, dtype=np.int64)
-            d[p + "groups"] = np.array(ly.groups, dtype=np.int64)
+            _put_synapse(d, p, LoihiSynapse.of_layer(ly))
             d[p + "du"] = np.array(ly.du, dtype=np.int64)
             d[p + "dv"] = np.array(ly.dv, dtype=np.int64)
             d[p + "vth_mant"] = np.array(ly.vth_mant, dtype=np.int64)
@@ -528,18 +536,7 @@ class LoihiNetwork:
             d[p + "readout"] = np.array(int(ly.readout), dtype=np.int64)
             d[p + "num_extra"] = np.array(len(ly.extra_inputs), dtype=np.int64)
             for k, syn in enumerate(ly.extra_inputs):
-                q = f"{p}extra/{k}/"
-                d[q + "source"] = np.array(syn.source, dtype=np.int64)
-                d[q + "kind"] = np.array(syn.kind)
-                d[q + "input_shape"] = np.array(syn.input_shape, dtype=np.int64)
-                d[q + "weights"] = np.ascontiguousarray(syn.weights, dtype=np.int64)
-                d[q + "weight_exp"] = np.array(syn.weight_exp, dtype=np.int64)
-                d[q + "num_weight_bits"] = np.array(syn.num_weight_bits, dtype=np.int64)
-                d[q + "sign_mode"] = np.array(SIGN_MODES[syn.sign_mode], dtype=np.int64)
-                d[q + "stride"] = np.array(syn.stride, dtype=np.int64)
-                d[q + "padding"] = np.array(syn.padding, dtype=np.int64)
-                d[q + "dilation"] = np.array(syn.dilation, dtype=np.int64)
-                d[q + "groups"] = np.array(syn.groups, dtype=np.int64)
+                _put_synapse(d, f"{p}extra/{k}/", syn)
         return d
 
     @classmethod
