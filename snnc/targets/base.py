@@ -82,11 +82,18 @@ class Target(ABC):
 
     def run(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
             backend: str = "sim", record: bool = False) -> Result:
-        """Run on ``backend``; the default knows only ``"sim"``."""
+        """Run on ``backend``: ``"sim"`` is the reference simulator, others go to :meth:`run_backend`."""
         if backend == "sim":
             return self.simulate(payload, manifest, inputs, record=record)
-        raise BackendUnavailableError(f"target '{self.name}' has no backend '{backend}'",
-                                      hint=f"available backends: {', '.join(self.backends)}")
+        if backend not in self.backends:
+            raise BackendUnavailableError(f"target '{self.name}' has no backend '{backend}'",
+                                          hint=f"available backends: {', '.join(self.backends)}")
+        return self.run_backend(backend, payload, manifest, inputs, record)
+
+    def run_backend(self, backend: str, payload: Mapping[str, bytes], manifest: Mapping[str, Any],
+                    inputs: np.ndarray, record: bool) -> Result:
+        """Run on a non-simulator backend listed in :attr:`backends` (targets that have one override this)."""
+        raise BackendUnavailableError(f"target '{self.name}' does not implement backend '{backend}'")
 
 
 _REGISTRY: Dict[str, Type[Target]] = {}

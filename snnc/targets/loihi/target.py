@@ -17,7 +17,7 @@ import numpy as np
 
 from snnc.artifact import canonical_json, pack_arrays, unpack_arrays
 from snnc.compiler.graph import Graph
-from snnc.errors import ArtifactError, BackendUnavailableError, RuleViolationError, SnncError, Violation
+from snnc.errors import ArtifactError, RuleViolationError, SnncError, Violation
 from snnc.runtime.result import Result
 from snnc.targets.base import CompileOptions, Lowered, Target
 from snnc.targets.loihi import rules
@@ -145,14 +145,9 @@ class LoihiTarget(Target):
                             {"backend": "sim", "target": self.name, "latency_steps": run["latency_steps"]},
                             res.v)
 
-    def run(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
-            backend: str = "sim", record: bool = False) -> Result:
-        """Run on ``"sim"`` (reference) or ``"lava"`` (Lava's fixed_pt CPU models in their own interpreter)."""
-        if backend == "sim":
-            return self.simulate(payload, manifest, inputs, record=record)
-        if backend != "lava":
-            raise BackendUnavailableError(f"target '{self.name}' has no backend '{backend}'",
-                                          hint=f"available backends: {', '.join(self.backends)}")
+    def run_backend(self, backend: str, payload: Mapping[str, bytes], manifest: Mapping[str, Any],
+                    inputs: np.ndarray, record: bool) -> Result:
+        """Run on ``"lava"``: Lava's fixed_pt CPU models in their own interpreter."""
         from snnc.targets.loihi.lava_backend import run_lava
 
         net, run = network_from_payload(payload)

@@ -8,7 +8,7 @@ import numpy as np
 
 from snnc.artifact import canonical_json
 from snnc.compiler.graph import Graph
-from snnc.errors import ArtifactError, BackendUnavailableError, RuleViolationError, UnsupportedError, Violation
+from snnc.errors import ArtifactError, RuleViolationError, UnsupportedError, Violation
 from snnc.runtime.result import Result
 from snnc.targets.base import CompileOptions, Lowered, Target
 from snnc.targets.speck.lower import lower_graph, memory_report
@@ -107,19 +107,9 @@ class SpeckTarget(Target):
                       meta={"backend": "sim", "target": self.name, "spike_mode": run["spike_mode"],
                             "state_overflow": dict(res.state_overflow)})
 
-    def run(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
-            backend: str = "sim", record: bool = False) -> Result:
-        """Run on ``"sim"`` (reference simulator) or ``"device"`` (a Speck devkit through samna)."""
-        if backend == "sim":
-            return self.simulate(payload, manifest, inputs, record=record)
-        if backend != "device":
-            raise BackendUnavailableError(f"target '{self.name}' has no backend '{backend}'",
-                                          hint=f"available backends: {', '.join(self.backends)}")
-        return self._run_device(payload, manifest, inputs, record)
-
-    def _run_device(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any],
+    def run_backend(self, backend: str, payload: Mapping[str, bytes], manifest: Mapping[str, Any],
                     inputs: np.ndarray, record: bool) -> Result:
-        """Stream each batch item to a devkit and bin the output layer's spikes by time step."""
+        """Run on ``"device"``: stream each batch item to a Speck devkit and bin the output spikes by step."""
         from snnc.targets.speck.device import SpeckDevice
 
         if record:
