@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(bool(LAVA_MISSING), reason=LAVA_MISSING or "lava
 
 #: One slot per network in the Lava batch; regimes force u wrapping, v saturation, int32 overflow.
 SLOTS = ["normal", "normal", "wrap_u", "saturate_v", "int32", "conv", "conv", "normal", "wrap_u",
-         "saturate_v", "conv", "normal"]
+         "saturate_v", "conv", "normal", "onset", "onset_conv"]
 STEPS = 110
 BATCH = 2
 
@@ -29,7 +29,13 @@ def _build(slot: str, seed: int, sizes: list) -> tuple:
     rng = np.random.default_rng(seed)
     if slot != "normal":  # big enough that the forced regime surely shows up
         sizes = [max(s, 4) for s in sizes]
-    net = random_conv_net(rng) if slot == "conv" else random_dense_chain(rng, sizes, slot)
+    net = random_conv_net(rng) if slot.endswith("conv") else random_dense_chain(rng, sizes, slot.replace("onset", "normal"))
+    if slot.startswith("onset"):  # biases switched on later (host-side schedule); first layer at its lag 1
+        for i, ly in enumerate(net.layers):
+            if ly.has_neurons:
+                ly.bias_onset_step = 1 if i == 0 else int(rng.integers(0, 6))
+                if not np.any(np.asarray(ly.bias_mant) != 0):
+                    ly.bias_mant = np.asarray(int(rng.integers(1, 50)))
     return net, random_spikes(rng, net, BATCH, STEPS)
 
 
@@ -61,5 +67,7 @@ def test_reference_equals_lava_on_random_networks(draws: list) -> None:
                 seen.add("spikes")
             if ly.du in (0, 4096) or ly.dv in (0, 4096):
                 seen.add("extreme decay")
+            if ly.delayed_bias:
+                seen.add("bias onset")
     # The comparison must have covered the awkward regimes, or it proves little.
-    assert {"large u", "int32 u", "saturated v", "spikes", "extreme decay"} <= seen, seen
+    assert {"large u", "int32 u", "saturated v", "spikes", "extreme decay", "bias onset"} <= seen, seen

@@ -11,7 +11,8 @@ networks that are not chains of single-input layers:
 * layers outside cycles run one whole layer at a time, in a topological order of the layer graph;
   the layers of one strongly connected component (a recurrent loop) run together step by step
   with :func:`lif_step`, their inputs from outside the loop precomputed for all steps;
-* readout layers (``readout=True``) always record ``u`` and ``v`` (``v`` is their output).
+* readout layers (``readout=True``) always record ``u`` and ``v`` (``v`` is their output);
+* a layer's bias is added from step ``bias_onset_step`` on (chains with such layers run here too).
 """
 from __future__ import annotations
 
@@ -173,8 +174,20 @@ def run_general(sim: Any, x: np.ndarray, record_states: bool = False) -> SimResu
             pl = sim.layers[i]
             act, amax = _input_sum(net, views[i], spikes_tm, lambda s_: True, sim.accumulate,
                                    (t_steps, b, ly.num_neurons))
-            s, u, v = sim._lif(act, ly, record_states or ly.readout, amax, pl.bias)
+            k = min(int(ly.bias_onset_step), t_steps) if ly.delayed_bias else 0
+            if k and np.any(act[:k]):  # input before the bias onset: step by step
+                del act
+                _run_loop(sim, views, group, spikes_tm, outs_tm, states, b, t_steps, record_states)
+                continue
+            # With no input and no bias the neurons stay at u = v = 0 and silent until step k.
+            if k == t_steps:
+                s, u, v = sim._lif(act, ly, record_states or ly.readout, amax, None)
+            else:
+                s, u, v = sim._lif(act[k:], ly, record_states or ly.readout, amax, pl.bias)
             del act
+            if 0 < k < t_steps:
+                s, u, v = (None if a is None else np.concatenate([np.zeros((k, *a.shape[1:]), a.dtype), a])
+                           for a in (s, u, v))
             outs_tm[i] = s.reshape(t_steps, b, *ly.output_shape)
             states[i] = (u, v)
         else:
@@ -242,7 +255,8 @@ def _run_loop(sim: Any, views: List[List[PreparedLayer]], group: List[int], spik
                 a = _wrap32(a)
             acts[i] = a
         for i in group:
-            s = lif_step(u[i], v[i], acts[i], net.layers[i], sim.layers[i].bias)
+            on = t >= net.layers[i].bias_onset_step
+            s = lif_step(u[i], v[i], acts[i], net.layers[i], sim.layers[i].bias if on else None)
             outs_tm[i][t] = s.reshape(b, *net.layers[i].output_shape)  # type: ignore[index]
             if i in rec:
                 rec[i][0][t] = u[i]

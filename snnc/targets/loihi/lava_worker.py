@@ -12,6 +12,8 @@ of the Lava interpreter. Usage::
 and, if asked (always for readout layers), ``job{j}/u/{i}`` and ``job{j}/v/{i}`` int32, plus ``job{j}/build_s``,
 ``job{j}/run_s`` and ``lava_version``. Samples of a batch run one after another in one Lava run;
 between samples every LIF's ``u``, ``v`` and every synapse's buffer are set back to zero.
+A layer with ``bias_onset_step = k > 0`` starts with bias 0; the run pauses after the first ``k`` steps
+of each sample and writes its bias (what a host does on the chip).
 Layers with several inputs get one Dense/Conv process per input, all connected to the LIF's
 ``a_in`` (Lava sums them in int32); recurrent inputs are ordinary connections (Lava's Dense sends
 its previous step's sum before it receives, so cycles do not deadlock and every hop costs a step).
@@ -88,6 +90,7 @@ def run_job(net: Mapping[str, np.ndarray], spikes: np.ndarray, record_states: bo
     neurons: Dict[int, Any] = {}
     synapses: List[Tuple[Any, str]] = []
     monitors: Dict[int, Dict[str, Any]] = {}
+    delayed: List[Tuple[int, int, np.ndarray]] = []  # (bias onset step, layer, bias in Lava order)
     # First every LIF (a synapse may read a later layer or its own layer: recurrence), then flatten
     # views (which read earlier layers), then one Dense/Conv per synaptic input.
     for i, ly in enumerate(layers):
@@ -95,9 +98,14 @@ def run_job(net: Mapping[str, np.ndarray], spikes: np.ndarray, record_states: bo
             continue
         out_shape = ly["output_shape"]
         lava_shape = tuple(reversed(out_shape)) if len(out_shape) == 3 else out_shape
-        bias = np.broadcast_to(np.asarray(ly["bias_mant"], dtype=np.int64), out_shape)
+        bias = np.ascontiguousarray(_to_lava_order(np.broadcast_to(np.asarray(ly["bias_mant"], dtype=np.int64),
+                                                                   out_shape)))
+        onset = int(ly.get("bias_onset_step", 0))
+        if onset > 0 and np.any(bias != 0):  # host-side schedule: bias 0 until step `onset`
+            delayed.append((onset, i, bias))
+            bias = np.zeros_like(bias)
         lif = LIF(shape=lava_shape, du=int(ly["du"]) - 1, dv=int(ly["dv"]), vth=int(ly["vth_mant"]),
-                  bias_mant=np.ascontiguousarray(_to_lava_order(bias)), bias_exp=int(ly["bias_exp"]))
+                  bias_mant=bias, bias_exp=int(ly["bias_exp"]))
         ports[i] = (lif.s_out, out_shape)
         neurons[i] = lif
         mons: Dict[str, Any] = {"spikes": Sink(shape=lava_shape, buffer=total)}  # cheaper than a Monitor
@@ -138,9 +146,20 @@ def run_job(net: Mapping[str, np.ndarray], spikes: np.ndarray, record_states: bo
     t1 = time.perf_counter()
     out: Dict[str, np.ndarray] = {}
     try:
+        onsets = sorted({k for k, _, _ in delayed if k < t_steps})
         for s in range(b):
-            first.run(condition=RunSteps(num_steps=t_steps), run_cfg=cfg)
+            done = 0
+            for k in onsets:  # run up to each onset, then write the biases that switch on there
+                if k > done:
+                    first.run(condition=RunSteps(num_steps=k - done), run_cfg=cfg)
+                    done = k
+                for k2, i, bias in delayed:
+                    if k2 == k:
+                        neurons[i].bias_mant.set(bias)
+            first.run(condition=RunSteps(num_steps=t_steps - done), run_cfg=cfg)
             if s + 1 < b:
+                for _, i, bias in delayed:
+                    neurons[i].bias_mant.set(np.zeros_like(bias))
                 for lif in neurons.values():
                     lif.u.set(np.zeros(lif.u.shape, dtype=np.int64))
                     lif.v.set(np.zeros(lif.v.shape, dtype=np.int64))

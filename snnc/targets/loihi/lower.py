@@ -28,7 +28,8 @@ readout when it feeds the graph output. General graphs are lowered:
   network computes something else than the float graph -- which ``with_loihi_delays`` turns into
   the float graph that Loihi does compute -- and the report says so; a graph with ``Delay`` nodes
   must then be made consistent (the rule ``loihi.timing.delay``). A layer with a constant bias
-  and ``tau > 0`` starts ``tau`` steps earlier than the float one (warned).
+  and ``tau > 0`` gets ``bias_onset_step = tau``: its bias is written after ``tau`` steps, when its
+  float-model copy starts, so it does not integrate ``tau`` extra bias steps.
 
 Options (``CompileOptions.extra``): ``min_weight_bits`` (default 6: below it a dense layer may use a
 negative weight exponent), ``netx`` (default True: also store a lava-dl netx ``.net`` file in the
@@ -439,6 +440,7 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[
     shapes = graph.shapes
     syns: Dict[str, List[_Syn]] = {}
     fold_notes: List[str] = []
+    onset_notes: List[str] = []
     for name in loihi_names:
         counted: Set[int] = set()
         try:
@@ -484,13 +486,14 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[
         if ly.output_shape != out_shape:
             violations.append(Violation("loihi.layer.shape", name, ly.output_shape, out_shape))
             continue
+        if tau.get(name, 0) > 0 and np.any(np.asarray(ly.bias_mant) != 0) and timing_ok:
+            ly = ly.replace(bias_onset_step=int(tau[name]))
+            onset_notes.append(f"{name}: bias switched on at step {tau[name]} (its lag), when its float-model copy "
+                               "starts: a host-side write of the bias register after that many steps")
         layers.append(ly)
         reports[name] = q.report
         if is_readout:
             readout_scale = float(q.report.scale)
-        if tau.get(name, 0) > 0 and np.any(np.asarray(ly.bias_mant) != 0) and timing_ok:
-            warnings.append(f"{name}: constant bias and a lag of {tau[name]} step(s): on Loihi it starts integrating "
-                            f"its bias {tau[name]} step(s) before the float model's copy of it does")
     if violations or not layers:
         return LoweringResult(None, _dedupe(violations), reports)
     net = LoihiNetwork(input_shape=tuple(shapes[inp]), layers=layers,
@@ -511,7 +514,7 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[
                      "is snnc.targets.loihi.lower.with_loihi_delays(graph, dt_s)")
         warnings.append("Loihi timing differs from the float model (see loihi_notes); compare against "
                         "with_loihi_delays(graph)")
-    notes += fold_notes
+    notes += fold_notes + onset_notes
     if net.has_recurrence():
         notes.append("recurrent connections: a loop of k synaptic hops takes k steps on Loihi")
     if readouts:

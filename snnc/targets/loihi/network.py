@@ -164,6 +164,10 @@ class LoihiLayer:
     spikes feed this one (-1 for the network input); a chain has ``source = index - 1``.
     ``extra_inputs``: further synapses summed into the same neurons (see module doc).
     ``readout``: a non-spiking readout whose output is ``v`` (``vth_mant`` must be ``VTH_MANT_MAX``).
+    ``bias_onset_step``: first step (0-based) at which the bias is added; before it the bias is 0.
+    The lowering sets it to the layer's lag so that a layer ``k`` hops from the input starts
+    integrating its bias when its float-model copy does (step 0 of model time = Loihi step ``k``).
+    Lava and the chip take it as a host-side schedule: the bias register is written after that step.
     """
 
     name: str
@@ -186,6 +190,7 @@ class LoihiLayer:
     bias_exp: int = 0
     extra_inputs: List[LoihiSynapse] = field(default_factory=list)
     readout: bool = False
+    bias_onset_step: int = 0
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -293,6 +298,11 @@ class LoihiLayer:
         """Return ``bias_mant`` broadcast to the output shape (int64)."""
         return np.broadcast_to(np.asarray(self.bias_mant, dtype=np.int64), self.output_shape).copy()
 
+    @property
+    def delayed_bias(self) -> bool:
+        """True when a nonzero bias is switched on after step 0 (``bias_onset_step > 0``)."""
+        return self.has_neurons and self.bias_onset_step > 0 and bool(np.any(np.asarray(self.bias_mant) != 0))
+
     def effective_bias(self) -> np.ndarray:
         """Return ``bias_mant << bias_exp`` per neuron (what is added to v each step)."""
         return self.bias_full() << int(self.bias_exp)
@@ -377,6 +387,9 @@ class LoihiLayer:
         if b.size and (b.min() < BIAS_MANT_RANGE_LAVA[0] or b.max() > BIAS_MANT_RANGE_LAVA[1]):
             raise ValueRangeError(f"bias_mant outside int16 {BIAS_MANT_RANGE_LAVA} (Lava's LIF stores int16)",
                                   node=n)
+        if int(self.bias_onset_step) < 0:
+            raise ValueRangeError(f"bias_onset_step={self.bias_onset_step} is negative", node=n,
+                                  hint="use 0 (bias from the first step) or the layer's lag in steps")
 
     def range_violations(self) -> List[Violation]:
         """Return values that Lava's CPU model accepts but Loihi's documented registers do not hold."""
@@ -461,8 +474,9 @@ class LoihiNetwork:
         return self.input_shape if src < 0 else tuple(self.layers[src].output_shape)
 
     def is_chain_like(self) -> bool:
-        """True when every layer has one input from an earlier layer and there are no readouts."""
-        return all(not ly.extra_inputs and not ly.readout and ly.source < i for i, ly in enumerate(self.layers))
+        """True when every layer has one input from an earlier layer and there are no readouts or delayed biases."""
+        return all(not ly.extra_inputs and not ly.readout and not ly.delayed_bias and ly.source < i
+                   for i, ly in enumerate(self.layers))
 
     def has_recurrence(self) -> bool:
         """True when some synapse reads the layer itself or a later layer."""
@@ -535,6 +549,8 @@ class LoihiNetwork:
             d[p + "bias_exp"] = np.array(ly.bias_exp, dtype=np.int64)
             d[p + "readout"] = np.array(int(ly.readout), dtype=np.int64)
             d[p + "num_extra"] = np.array(len(ly.extra_inputs), dtype=np.int64)
+            if ly.bias_onset_step:  # written only when used: older dicts and artifacts stay byte-identical
+                d[p + "bias_onset_step"] = np.array(ly.bias_onset_step, dtype=np.int64)
             for k, syn in enumerate(ly.extra_inputs):
                 _put_synapse(d, f"{p}extra/{k}/", syn)
         return d
@@ -599,8 +615,9 @@ class LoihiNetwork:
                         stride=_pair(get(q + "stride"), "stride"), padding=_pair(get(q + "padding"), "padding"),
                         dilation=_pair(get(q + "dilation"), "dilation"), groups=num(q + "groups")))
                 readout = bool(num(p + "readout")) if p + "readout" in d else False
+                onset = num(p + "bias_onset_step") if p + "bias_onset_step" in d else 0
                 layers.append(LoihiLayer(
-                    **common, extra_inputs=extra, readout=readout,
+                    **common, extra_inputs=extra, readout=readout, bias_onset_step=onset,
                     weights=get(p + "weights").astype(np.int64), weight_exp=num(p + "weight_exp"),
                     num_weight_bits=num(p + "num_weight_bits"), sign_mode=modes[sm],
                     stride=_pair(get(p + "stride"), "stride"), padding=_pair(get(p + "padding"), "padding"),

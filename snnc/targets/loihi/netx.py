@@ -149,6 +149,9 @@ def check_netx(net: LoihiNetwork) -> None:
             _dense_to_netx(ly)
         if ly.has_neurons:
             _netx_bias(ly)
+        if ly.delayed_bias:
+            raise UnsupportedError(f"netx has no bias schedule; this layer's bias starts at step {ly.bias_onset_step}",
+                                   node=ly.name, hint="use the snnc artifact (sim / lava backends)")
         prev_kind = ly.kind
 
 
