@@ -2,6 +2,8 @@
 
     python examples/train_asa.py --ckpt runs/asa_snn.pt --out snnc/models/checkpoints/asa_snn_static.pt
     python examples/train_asa.py --ckpt asa.pt --out asa_static.pt --epochs 1 --limit-train 32 --limit-val 16  # smoke
+    snn-train asa_snn --data nmnist-binary --out runs/asa_snn_binary.pt   # the Loihi variant (binary bins)
+    python examples/train_asa.py --ckpt runs/asa_snn_binary.pt --out snnc/models/checkpoints/asa_snn_static_binary.pt
 
 When ``--ckpt`` does not exist it is first trained with ``snn-train asa_snn`` (``--epochs``,
 ``--limit-train``, ``--limit-val`` passed on).
@@ -33,6 +35,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ckpt", required=True, help="trained asa_snn checkpoint")
     ap.add_argument("--out", required=True, help="where to write the asa_snn_static checkpoint")
+    ap.add_argument("--name", default=None, help="zoo name recorded in the checkpoint (default: asa_snn_static, "
+                    "asa_snn_static_binary when the ASA net was trained on binary bins)")
     ap.add_argument("--calib", type=int, default=400, help="training samples used to calibrate the gains")
     ap.add_argument("--epochs", type=int, default=None, help="epochs when --ckpt must be trained first")
     ap.add_argument("--limit-train", type=int, default=None)
@@ -48,7 +52,7 @@ def main() -> None:
     obj = torch.load(args.ckpt, map_location="cpu", weights_only=True)
     model, _ = load_torch_file(args.ckpt)
     extra = obj["extra"]
-    train, val, desc = load_data("nmnist", extra["data"]["dt_us"], extra["data"]["n_steps"],
+    train, val, desc = load_data(extra["data"].get("data", "nmnist"), extra["data"]["dt_us"], extra["data"]["n_steps"],
                                  limit_train=args.calib, limit_val=args.limit_val)
     calib = [torch.from_numpy(train.batch(np.arange(a, min(a + 50, len(train))))[0])
              for a in range(0, len(train), 50)]
@@ -56,7 +60,8 @@ def main() -> None:
     kwargs = {k: v for k, v in model.cfg.items()}
     kwargs["channels"] = list(kwargs["channels"])
     kwargs["input_shape"] = list(kwargs["input_shape"])
-    save_checkpoint(args.out, "asa_snn_static", kwargs, static,
+    name = args.name or ("asa_snn_static_binary" if extra["data"].get("data") == "nmnist-binary" else "asa_snn_static")
+    save_checkpoint(args.out, name, kwargs, static,
                     {**extra, "derived_from": args.ckpt, "calibration_samples": int(sum(len(c) for c in calib)),
                      "command": "python examples/train_asa.py --ckpt %s --out %s" % (args.ckpt, args.out)})
     report = {"asa_snn": evaluate(model, val), "asa_snn_static": evaluate(static, val),

@@ -1,11 +1,13 @@
 """Evaluate every shipped zoo checkpoint on its validation split, float and compiled (cpu target).
 
-    python examples/train_report.py [--limit-val N] [--json out.json]
+    python examples/train_report.py [--limit-val N] [--json out.json] [--deployed]
 
 Per model: validation accuracy of the float model and of the compiled cpu program, the fraction
 of samples whose compiled output spikes equal the float64 torch model's, effective synaptic
 operations (MFLOPs), NASFR, training time and an energy estimate per inference from published
 per-operation energies (:data:`snnc.models.metrics.ENERGY_MODELS`: 45 nm CMOS and Loihi).
+With ``--deployed`` also the accuracy on the model's deployment target (``DEPLOY``), on that
+target's bit-exact reference simulator: the README's "deployed" column.
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ from snnc.models.metrics import energy_per_inference
 from snnc.models.train import evaluate_checkpoint
 
 CKPT_DIR = Path(__file__).resolve().parents[1] / "snnc" / "models" / "checkpoints"
+#: The target each shipped checkpoint is deployed on (None: it deploys on no chip target as is).
+DEPLOY = {"nmnist_mlp": "loihi", "nmnist_cnn": "loihi", "speck_cnn": "speck", "fsdd_mlp": "loihi",
+          "skipsnn": "loihi", "minlatency_cnn": "loihi", "asa_snn_static": None}
 
 
 def main() -> None:
@@ -27,13 +32,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit-val", type=int, default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--deployed", action="store_true", help="also run each model on its deployment target's simulator")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
     rows = {}
     for path in sorted(CKPT_DIR.glob("*.pt")):
         obj = torch.load(path, map_location="cpu", weights_only=True)
-        ev = evaluate_checkpoint(str(path), limit_val=args.limit_val, compiled=True)
+        ev = evaluate_checkpoint(str(path), limit_val=args.limit_val, compiled=True,
+                                 deploy_target=DEPLOY.get(path.stem) if args.deployed else None)
         f, c = ev["float"], ev["compiled_cpu"]
         extra = obj["extra"]
         dur = extra["dt_s"] * extra["n_steps"]
@@ -47,6 +54,10 @@ def main() -> None:
                 {"acs": f["acs"] + f["macs"], "spikes": f["spikes"]}, "loihi")["energy_j"],
             "duration_s": dur,
         }
+        if "deployed" in ev:
+            d = ev["deployed"]
+            rows[path.stem].update({"deployed_target": d["target"], "val_acc_deployed": d["accuracy"],
+                                    "predictions_equal_float": d["predictions_equal_float"]})
         print(path.stem, json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rows[path.stem].items()}))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

@@ -20,7 +20,8 @@ if ! stamp_ok .venv/.snnc-stamp; then
   .venv/bin/pip install $PIP_FLAGS -e ".[test]" "torch==2.13.0"
   .venv/bin/pip install $PIP_FLAGS --no-deps "sinabs==3.1.3" "pbr" "nirtorch==2.6"
   # other frameworks, for the interop tests that export real NIR files with them (no-deps: keep torch)
-  .venv/bin/pip install $PIP_FLAGS --no-deps "snntorch==1.0.0" "norse==1.1.0" "spikingjelly==2.0.0" "loguru==0.7.3"
+  .venv/bin/pip install $PIP_FLAGS --no-deps "snntorch==1.0.0" "norse==1.1.0" "spikingjelly==2.0.0" "loguru==0.7.3" \
+      "rockpool==3.1.0" "scipy==1.17.1"
   touch .venv/.snnc-stamp
 fi
 

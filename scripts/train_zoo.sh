@@ -25,5 +25,9 @@ train skipsnn --stage 2 --epochs 4 --lr 0.005 --init "$RUNS/skipsnn_s1.pt" --out
 train asa_snn --out "$RUNS/asa_snn.pt"
 train asa_snn_vanilla --out "$RUNS/asa_snn_vanilla.pt"   # baseline for the NASFR comparison only
 "$PY" examples/train_asa.py --ckpt "$RUNS/asa_snn.pt" --out "$CK/asa_snn_static.pt"
-# one-time-step minimum-latency SNN
+# the same, trained on binary bins (what Loihi takes: one spike per bin)
+train asa_snn --data nmnist-binary --out "$RUNS/asa_snn_binary.pt"
+"$PY" examples/train_asa.py --ckpt "$RUNS/asa_snn_binary.pt" --out "$CK/asa_snn_static_binary.pt"
+# one-time-step minimum-latency SNN, and its binary-input form for Loihi
 train minlatency_cnn --out "$CK/minlatency_cnn.pt"
+train minlatency_cnn_binary --out "$CK/minlatency_cnn_binary.pt"

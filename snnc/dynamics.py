@@ -7,6 +7,11 @@ NIR's neurons are ODEs; snnc discretises every one of them into the same two-sta
     v' = a_v * v + g_v * i' + c_v          (voltage stage)
     z  = v' > v_threshold;  v' = v_reset where z          (spiking kinds only)
 
+Spiking neurons with ``reset_mode="subtract"`` (set by a framework convention, e.g. Rockpool's;
+NIR cannot store it) instead emit ``n = min(floor(v'/v_threshold), max_spikes_per_step)`` spikes
+where ``v' > v_threshold`` (``n = 1`` for single-spike neurons) and subtract ``n * v_threshold``;
+their output is then a spike count per step, not a 0/1 value.
+
 ``method="exact"`` integrates the linear ODE exactly for a piecewise-constant input
 (``a = exp(-dt/tau)``); ``method="euler"`` is the forward-Euler form used by snnTorch and Norse
 (``a = 1 - dt/tau``). In both, the input gain is ``r * (1 - a)`` and the leak term
@@ -41,6 +46,10 @@ class DiscreteNeuron:
     g_i: Optional[np.ndarray] = None
     v_threshold: Optional[np.ndarray] = None
     v_reset: Optional[np.ndarray] = None
+    #: ``"to_v_reset"`` (NIR) or ``"subtract"`` (subtract ``n * v_threshold`` after ``n`` spikes).
+    reset_mode: str = "to_v_reset"
+    #: Most spikes one neuron emits in one step (> 1 only with ``reset_mode="subtract"``).
+    max_spikes_per_step: int = 1
 
 
 def decay(tau_s: np.ndarray, dt_s: float, method: str, node: str = "") -> np.ndarray:
@@ -84,14 +93,16 @@ class TorchNeuron:
         self.a_v, self.g_v, self.c_v = t(d.a_v), t(d.g_v), t(d.c_v)
         self.a_i, self.g_i = t(d.a_i), t(d.g_i)
         self.v_threshold, self.v_reset = t(d.v_threshold), t(d.v_reset)
+        self.subtract = d.reset_mode == "subtract"
+        self.max_spikes_per_step = int(d.max_spikes_per_step)
 
     def step(self, x: "torch.Tensor", i: Optional["torch.Tensor"], v: "torch.Tensor",
              spike_fn: Any = heaviside) -> tuple:
         """Advance one step with summed input ``x``; return ``(output, i, v)``.
 
-        ``output`` is the spike tensor for spiking neurons, else the new ``v``. ``spike_fn`` maps
-        ``v - v_threshold`` to spikes (a surrogate-gradient function in training; its forward
-        value must be ``heaviside``).
+        ``output`` is the spike tensor for spiking neurons (spike counts for multi-spike
+        neurons), else the new ``v``. ``spike_fn`` maps ``v - v_threshold`` to spikes (a
+        surrogate-gradient function in training; its forward value must be ``heaviside``).
         """
         import torch
 
@@ -104,5 +115,11 @@ class TorchNeuron:
         if self.v_threshold is None:
             return v, i, v
         z = spike_fn(v - self.v_threshold)
+        if self.subtract:
+            if self.max_spikes_per_step > 1:
+                n = torch.clamp(torch.floor(v.detach() / self.v_threshold), max=self.max_spikes_per_step)
+                n = torch.where(z.detach() > 0, n, torch.zeros_like(n))
+                z = z + (n - z).detach()  # the count forward, the surrogate's gradient backward
+            return z, i, v - z * self.v_threshold
         v = torch.where(z.detach() > 0, self.v_reset.expand_as(v) if self.v_reset.dim() else self.v_reset, v)
         return z, i, v

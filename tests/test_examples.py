@@ -14,7 +14,7 @@ ARGS = {
     "demo.py": [],
     "compile_and_run.py": ["--samples", "4"],
     "import_nir_from_snntorch.py": [],
-    "train_report.py": ["--limit-val", "4"],
+    "train_report.py": ["--limit-val", "4", "--deployed"],
     "train_skipsnn.py": ["--epochs1", "1", "--epochs2", "1", "--limit-train", "16", "--limit-val", "8", "--hidden", "16"],
     "train_asa.py": ["--ckpt", "asa.pt", "--out", "asa_static.pt", "--epochs", "1", "--limit-train", "32",
                      "--limit-val", "16"],

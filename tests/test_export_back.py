@@ -149,3 +149,23 @@ def test_loihi_export_semantics_track_the_chip_spike_counts() -> None:
     for name, counts in chip.spike_counts.items():
         got = np.asarray(flt.spike_counts[f"{name}.lif"]).sum()
         assert counts.sum() > 100 and abs(got - counts.sum()) <= 0.05 * counts.sum(), (name, got, counts.sum())
+
+
+def test_cpu_export_of_mixed_scalar_and_per_neuron_cubalif_parameters() -> None:
+    """Uniform parameters imported as scalars are broadcast back: NIR wants one shape per node."""
+    n = 5
+    graph = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([3])}),
+        "fc": nir.Linear(weight=np.random.default_rng(0).normal(size=(n, 3))),
+        "lif": nir.CubaLIF(tau_syn=np.full(n, 5e-3), tau_mem=np.full(n, 2e-2), r=np.full(n, 20.0),
+                           v_leak=np.zeros(n), v_threshold=np.linspace(0.5, 1.0, n), v_reset=np.zeros(n),
+                           w_in=np.full(n, 5.0)),
+        "output": nir.Output(output_type={"output": np.array([n])})},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    art = api.compile(graph, target="cpu", dt_s=DT_S)
+    back = export_artifact_nir(art)
+    lif = next(v for v in back.nodes.values() if isinstance(v, nir.CubaLIF))
+    assert {np.asarray(getattr(lif, k)).shape for k in ("tau_syn", "tau_mem", "r", "v_threshold", "w_in")} == {(n,)}
+    x = (np.random.default_rng(2).random((2, 40, 3)) < 0.5).astype(np.float64)
+    again = api.Program(api.compile(back, target="cpu", dt_s=DT_S)).run(x).output
+    np.testing.assert_array_equal(np.asarray(again), np.asarray(api.Program(art).run(x).output))

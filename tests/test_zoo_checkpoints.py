@@ -22,6 +22,8 @@ SHIPPED = {
     "skipsnn": 0.50,
     "asa_snn_static": 0.80,
     "minlatency_cnn": 0.80,
+    "minlatency_cnn_binary": 0.80,
+    "asa_snn_static_binary": 0.80,
     "fsdd_mlp": 0.80,
 }
 needs_data = pytest.mark.skipif(not (nmnist_small_dir() / "labels.txt").is_file(),

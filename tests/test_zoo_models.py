@@ -29,6 +29,8 @@ SMALL: Dict[str, Dict[str, Any]] = {
     "asa_snn_vanilla": {"channels": (4, 6, 6), "hidden": 16},
     "asa_snn_static": {"channels": (4, 6, 6), "hidden": 16},
     "minlatency_cnn": {"channels": (4, 6)},
+    "minlatency_cnn_binary": {"channels": (4, 6)},
+    "asa_snn_static_binary": {"channels": (4, 6, 6), "hidden": 16},
 }
 STEPS_MAX = 60
 
@@ -40,10 +42,11 @@ def _inputs(name: str, batch: int = 3) -> np.ndarray:
     rng = np.random.default_rng(0)
     if r["data"] == "fsdd":
         return (rng.random((batch, steps, 64)) < 0.2).astype(np.float64)
-    if HAVE_NMNIST and r["data"] == "nmnist":
+    if HAVE_NMNIST and r["data"] in ("nmnist", "nmnist-binary"):
         from snnc.models.data import BinSpec, load_nmnist_small_binned
 
-        b = load_nmnist_small_binned(BinSpec(dt_us=int(r["dt_us"]), n_steps=int(r["n_steps"]), mode="count"))
+        mode = "binary" if r["data"] == "nmnist-binary" else "count"
+        b = load_nmnist_small_binned(BinSpec(dt_us=int(r["dt_us"]), n_steps=int(r["n_steps"]), mode=mode))
         return b.dense_batch(np.arange(batch) * 97, np.float64)[:, :steps]
     return (rng.random((batch, steps, 2, 34, 34)) < 0.03).astype(np.float64)
 
@@ -73,7 +76,7 @@ def test_registry_lists_every_model() -> None:
     assert set(SMALL) <= set(zoo.names())
     for name in zoo.names():
         r = zoo.recipe(name)
-        assert r["data"] in ("nmnist", "nmnist-noise", "fsdd") and r["dt_us"] > 0 and r["n_steps"] > 0
+        assert r["data"] in ("nmnist", "nmnist-binary", "nmnist-noise", "fsdd") and r["dt_us"] > 0 and r["n_steps"] > 0
 
 
 def test_unknown_model_is_an_input_error() -> None:

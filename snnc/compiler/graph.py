@@ -355,6 +355,69 @@ class Neuron(Node):
         raise NotImplementedError
 
 
+#: How a spiking neuron resets: NIR's reset to ``v_reset`` (default) or subtraction of the threshold.
+RESET_MODES = ("to_v_reset", "subtract")
+
+
+class SpikeModeMixin:
+    """Reset mode and spikes-per-step of spiking neurons: attributes NIR cannot store.
+
+    ``reset_mode="to_v_reset"`` with ``max_spikes_per_step=1`` is NIR's semantics (the default).
+    ``reset_mode="subtract"``: a neuron with ``v > v_threshold`` emits
+    ``n = min(floor(v / v_threshold), max_spikes_per_step)`` spikes (``n = 1`` when
+    ``max_spikes_per_step == 1``) and ``v -= n * v_threshold`` (``v_reset`` unused, must be 0).
+    Set by framework conventions (e.g. Rockpool); a target that cannot run them refuses them.
+    """
+
+    kind: ClassVar[str]
+    reset_mode: str
+    max_spikes_per_step: int
+    v_threshold: np.ndarray
+    v_reset: np.ndarray
+
+    def _check_spike_mode(self) -> None:
+        """Raise for an unknown reset mode, a bad spike limit, or a subtract neuron with ``v_reset != 0``."""
+        if self.reset_mode not in RESET_MODES:
+            raise UnsupportedError(f"{self.kind} reset_mode {self.reset_mode!r} unknown",
+                                   hint=f"use one of {', '.join(RESET_MODES)}")
+        m = self.max_spikes_per_step
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+            raise ValueRangeError(f"{self.kind} max_spikes_per_step must be an integer >= 1, "
+                                  f"found {m!r}")
+        if m > 1 and self.reset_mode != "subtract":
+            raise UnsupportedError(f"{self.kind} with max_spikes_per_step={m} needs reset_mode "
+                                   "'subtract'", hint="several spikes per step only make sense with "
+                                   "reset by subtraction")
+        if self.reset_mode == "subtract":
+            if np.any(np.asarray(self.v_reset) != 0):
+                raise UnsupportedError(f"{self.kind} with reset by subtraction has v_reset != 0",
+                                       hint="v_reset is unused when the threshold is subtracted; set it to 0")
+            if m > 1 and np.any(np.asarray(self.v_threshold) <= 0):
+                raise ValueRangeError(f"{self.kind} with several spikes per step needs v_threshold > 0, "
+                                      f"found min {np.min(self.v_threshold)}")
+
+    def attrs(self) -> Dict[str, Any]:
+        """Return the attributes; the reset mode and spike limit only when not NIR's defaults."""
+        out = Node.attrs(self)  # type: ignore[arg-type]
+        if out.get("reset_mode") == "to_v_reset":
+            del out["reset_mode"]
+        if out.get("max_spikes_per_step") == 1:
+            del out["max_spikes_per_step"]
+        elif "max_spikes_per_step" in out:
+            out["max_spikes_per_step"] = int(out["max_spikes_per_step"])
+        return out
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        """Check the spike mode, then the per-neuron parameter shapes."""
+        self._check_spike_mode()
+        return Neuron.infer_shape(self, in_shape)  # type: ignore[arg-type]
+
+    def _with_spike_mode(self, d: DiscreteNeuron) -> DiscreteNeuron:
+        self._check_spike_mode()
+        return dataclasses.replace(d, v_threshold=self.v_threshold, v_reset=self.v_reset,
+                                   reset_mode=self.reset_mode, max_spikes_per_step=int(self.max_spikes_per_step))
+
+
 @dataclass(eq=False)
 class I(Neuron):
     """Integrator ``dv/dt = r x``."""
@@ -368,18 +431,19 @@ class I(Neuron):
 
 
 @dataclass(eq=False)
-class IF(I):
+class IF(SpikeModeMixin, I):
     """Integrate-and-fire: ``dv/dt = r x``, spike when ``v > v_threshold``, then ``v = v_reset``."""
 
     kind: ClassVar[str] = "IF"
     spiking: ClassVar[bool] = True
     v_threshold: np.ndarray = field(default_factory=lambda: np.ones(1))
     v_reset: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    reset_mode: str = "to_v_reset"
+    max_spikes_per_step: int = 1
 
     def discrete(self, dt_s: float, method: str) -> DiscreteNeuron:
         """Return ``v' = v + dt r x`` with threshold and reset."""
-        d = super().discrete(dt_s, method)
-        return dataclasses.replace(d, v_threshold=self.v_threshold, v_reset=self.v_reset)
+        return self._with_spike_mode(super().discrete(dt_s, method))
 
 
 @dataclass(eq=False)
@@ -398,18 +462,19 @@ class LI(Neuron):
 
 
 @dataclass(eq=False)
-class LIF(LI):
+class LIF(SpikeModeMixin, LI):
     """Leaky integrate-and-fire with threshold ``v_threshold`` and reset to ``v_reset``."""
 
     kind: ClassVar[str] = "LIF"
     spiking: ClassVar[bool] = True
     v_threshold: np.ndarray = field(default_factory=lambda: np.ones(1))
     v_reset: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    reset_mode: str = "to_v_reset"
+    max_spikes_per_step: int = 1
 
     def discrete(self, dt_s: float, method: str) -> DiscreteNeuron:
         """Return the LI coefficients with threshold and reset."""
-        d = super().discrete(dt_s, method)
-        return dataclasses.replace(d, v_threshold=self.v_threshold, v_reset=self.v_reset)
+        return self._with_spike_mode(super().discrete(dt_s, method))
 
 
 @dataclass(eq=False)
@@ -433,18 +498,19 @@ class CubaLI(Neuron):
 
 
 @dataclass(eq=False)
-class CubaLIF(CubaLI):
+class CubaLIF(SpikeModeMixin, CubaLI):
     """Current-based LIF with threshold ``v_threshold`` and reset to ``v_reset``."""
 
     kind: ClassVar[str] = "CubaLIF"
     spiking: ClassVar[bool] = True
     v_threshold: np.ndarray = field(default_factory=lambda: np.ones(1))
     v_reset: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    reset_mode: str = "to_v_reset"
+    max_spikes_per_step: int = 1
 
     def discrete(self, dt_s: float, method: str) -> DiscreteNeuron:
         """Return the CubaLI coefficients with threshold and reset."""
-        d = super().discrete(dt_s, method)
-        return dataclasses.replace(d, v_threshold=self.v_threshold, v_reset=self.v_reset)
+        return self._with_spike_mode(super().discrete(dt_s, method))
 
 
 # --------------------------------------------------------------------------- fused layer

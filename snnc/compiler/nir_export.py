@@ -25,7 +25,12 @@ def _flatten(n: g.Flatten, in_shape: Tuple[int, ...]) -> Any:
 def _to_nir_table() -> Dict[str, Callable[[Any, Tuple[int, ...]], Any]]:
     import nir
 
-    arr = lambda n, *names: {k: np.broadcast_to(getattr(n, k), (1,)) if getattr(n, k).ndim == 0 else getattr(n, k) for k in names}
+    def arr(n: Any, *names: str) -> Dict[str, np.ndarray]:
+        """Neuron parameters broadcast to one common shape (NIR requires it; scalars become (1,))."""
+        vals = {k: np.asarray(getattr(n, k), dtype=np.float64) for k in names}
+        shape = np.broadcast_shapes((1,), *(v.shape for v in vals.values()))
+        return {k: np.array(np.broadcast_to(v, shape)) for k, v in vals.items()}
+
     return {
         "Input": lambda n, s: nir.Input(input_type={"input": np.array(n.shape)}),
         "Output": lambda n, s: nir.Output(output_type={"output": np.array(s)}),
@@ -75,6 +80,12 @@ def to_nir(graph: g.Graph) -> Any:
         names = []
         for i, part in enumerate(parts):
             pname = name if len(parts) == 1 else f"{name}.{i}_{part.kind.lower()}"
+            if getattr(part, "reset_mode", "to_v_reset") != "to_v_reset" or \
+                    int(getattr(part, "max_spikes_per_step", 1)) != 1:
+                raise UnsupportedError(
+                    f"{part.kind} resets by subtraction with up to {part.max_spikes_per_step} spike(s) per step: "
+                    "NIR can only store reset to v_reset with one spike per step", node=name,
+                    hint="keep the snnc artifact (cpu target) or re-import the source file with its --framework")
             fn = table.get(part.kind)
             if fn is None:
                 raise UnsupportedError(f"node kind '{part.kind}' has no NIR equivalent", node=name,

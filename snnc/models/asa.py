@@ -278,3 +278,9 @@ def asa_snn_static(**kwargs: Any) -> nn.Module:
     kwargs.pop("attention", None)
     kwargs.pop("ratio", None)
     return static_layers(**kwargs)
+
+
+@register("asa_snn_static_binary", **{**_RECIPE, "data": "nmnist-binary"}, kwargs={})
+def asa_snn_static_binary(**kwargs: Any) -> nn.Module:
+    """:func:`asa_snn_static` trained (as ``asa_snn --data nmnist-binary``) on binary bins: Loihi's input."""
+    return asa_snn_static(**kwargs)

@@ -142,3 +142,10 @@ def minlatency_cnn(channels: tuple = (16, 32), theta: float = 0.5, v_th: float =
         for p in model.parameters():
             p.mul_(init_gain)
     return model
+
+
+@register("minlatency_cnn_binary", data="nmnist-binary", dt_us=300000, n_steps=1, epochs=40, batch_size=32,
+          lr=3e-3, loss="ce_count", count_scale=1.0, shift_px=2, kwargs={})
+def minlatency_cnn_binary(**kwargs: Any) -> nn.Module:
+    """:func:`minlatency_cnn` trained on binary bins (1 where a pixel had an event): Loihi's input."""
+    return minlatency_cnn(**kwargs)

@@ -52,7 +52,7 @@ from snnc.errors import InputError, SnncError
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("nmnist", "nmnist-noise", "fsdd")
+DATASETS = ("nmnist", "nmnist-binary", "nmnist-noise", "fsdd")
 RESUME_SUFFIX = ".resume"
 
 
@@ -83,10 +83,10 @@ def load_data(name: str, dt_us: int, n_steps: int, val_fraction: float = 0.2, sp
     """Return ``(train, val, description)`` for data set ``name`` binned at ``dt_us`` x ``n_steps``."""
     from snnc.models.data import splits
 
-    if name == "nmnist":
+    if name in ("nmnist", "nmnist-binary"):  # binary: 1 where a bin has an event (what Loihi takes)
         from snnc.models.data import BinSpec, load_nmnist_small_binned
 
-        spec = BinSpec(dt_us=int(dt_us), n_steps=int(n_steps), mode="count")
+        spec = BinSpec(dt_us=int(dt_us), n_steps=int(n_steps), mode="binary" if name == "nmnist-binary" else "count")
         binned = load_nmnist_small_binned(spec)
         labels = binned.labels
         tr, va = splits.stratified_split(labels, val_fraction, split_seed)
@@ -279,13 +279,16 @@ def evaluate(model: Any, split: Split, batch_size: int = 64, device: Any = "cpu"
 
 
 def evaluate_checkpoint(path: str, limit_val: Optional[int] = None, compiled: bool = False,
-                        batch_size: int = 50) -> Dict[str, Any]:
+                        batch_size: int = 50, deploy_target: Optional[str] = None) -> Dict[str, Any]:
     """Evaluate an snnc checkpoint on the validation split it was trained with.
 
     Returns the float model's accuracy and activity metrics (see :func:`evaluate`) and, with
     ``compiled=True``, the accuracy and metrics of the model compiled for the cpu target with
     the checkpoint's ``dt_s`` (run in float64) plus the fraction of validation samples whose
-    output spike trains equal the float64 torch model's exactly.
+    output spike trains equal the float64 torch model's exactly. With ``deploy_target`` (e.g.
+    ``"loihi"``, ``"speck"``) also the accuracy on that target's reference simulator (inputs
+    clipped to one spike per bin where the target takes binary spikes, padded with the reported
+    ``latency_steps``) and the fraction of predictions equal to the float model's.
     """
     import torch
 
@@ -322,7 +325,37 @@ def evaluate_checkpoint(path: str, limit_val: Optional[int] = None, compiled: bo
         agg["mflops"] = agg["synops"] / 1e6
         agg["equal_to_torch_float64"] = equal / n
         out["compiled_cpu"] = agg
+    if deploy_target:
+        out["deployed"] = _evaluate_deployed(model, val, float(extra.get("dt_s", 1e-3)), deploy_target, batch_size)
     return out
+
+
+def _evaluate_deployed(model: Any, val: Any, dt_s: float, target: str, batch_size: int) -> Dict[str, Any]:
+    """Return accuracy on ``target``'s reference simulator and agreement of predictions with the float model."""
+    import torch
+
+    import snnc
+    from snnc.targets.base import get_target
+
+    art = snnc.compile(model, target=target, dt_s=dt_s)
+    lat = int(art.manifest["report"].get("latency_steps", 0) or 0)
+    binary = bool(get_target(target).binary_input)
+    prog = snnc.Program(art)
+    runner = _sequence_runner(model.double())
+    hits, same, n = 0, 0, 0
+    for a in range(0, len(val), batch_size):
+        x, y = val.batch(np.arange(a, min(a + batch_size, len(val))))
+        xin = (x > 0) if binary else x
+        if lat:
+            xin = np.concatenate([xin, np.zeros((xin.shape[0], lat, *xin.shape[2:]), xin.dtype)], axis=1)
+        pred = prog.run(xin).predictions()
+        with torch.no_grad():
+            ref = runner(torch.from_numpy(np.asarray(x, dtype=np.float64)))[0].numpy()
+        pf = ref.reshape(ref.shape[0], ref.shape[1], -1).sum(axis=1).argmax(axis=-1)
+        hits += int((pred == np.asarray(y)).sum())
+        same += int((pred == pf).sum())
+        n += len(y)
+    return {"target": target, "accuracy": hits / n, "predictions_equal_float": same / n, "latency_steps": lat, "n": n}
 
 
 # --------------------------------------------------------------------------- training

@@ -71,7 +71,7 @@ def compile(model: Any, target: str = "cpu", dt_s: Optional[float] = None, metho
             framework: Optional[str] = None, **extra: Any) -> Artifact:
     """Compile ``model`` for ``target`` with step ``dt_s`` seconds; raise on any rule violation.
 
-    ``framework`` (snntorch, norse, sinabs, spikingjelly) names the exporter of a NIR file: its
+    ``framework`` (snntorch, norse, sinabs, spikingjelly, rockpool) names the exporter of a NIR file: its
     exporter's quirks are undone and its time-step convention is the default ``dt_s``/``method``.
     """
     tgt = get_target(target)
@@ -80,9 +80,11 @@ def compile(model: Any, target: str = "cpu", dt_s: Optional[float] = None, metho
         from snnc.compiler.frontends.conventions import adapt, convention
 
         fw_dt, fw_method = convention(framework)
+        # Rockpool files store dt inside r: a given dt_s is the export dt, checked against the file.
+        export_dt = float(dt_s) if dt_s is not None and str(framework).strip().lower() == "rockpool" else 0.0
         dt_s = fw_dt if dt_s is None else dt_s
         method = fw_method if method is None else method
-        graph = adapt(graph, framework)
+        graph = adapt(graph, framework, export_dt_s=export_dt)
     options = CompileOptions(dt_s=float(DEFAULT_DT_S if dt_s is None else dt_s),
                              method=DEFAULT_METHOD if method is None else method,
                              extra=dict(extra))

@@ -1,6 +1,8 @@
 """Export a compiled artifact back to NIR: the *deployed* program, with integer-valued parameters.
 
-``cpu`` artifacts give back their stored (compiled) graph. ``loihi`` and ``speck`` artifacts give the
+``cpu`` artifacts give back their stored (compiled) graph (refused when it has neurons that reset
+by subtraction or fire several spikes per step, e.g. from ``--framework rockpool``: NIR cannot
+store that). ``loihi`` and ``speck`` artifacts give the
 integer network the chip runs, written with NIR's float nodes so that every weight, bias and
 threshold is an integer value in the chip's own state units:
 

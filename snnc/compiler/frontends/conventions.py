@@ -5,8 +5,8 @@ and its exporter writes parameters in its own convention, so a file only reprodu
 framework's simulation at the right ``dt_s`` and ``method`` (and, for some exporters, after
 undoing a documented quirk). :func:`convention` answers "which ``dt_s``/``method``", and
 :func:`adapt` rewrites the quirks of an exporter in an imported :class:`Graph` (each change is
-recorded in ``graph.notes``). Measured with snnTorch 1.0.0, Norse 1.1.0, sinabs 3.1.3 and
-SpikingJelly 2.0.0 against
+recorded in ``graph.notes``). Measured with snnTorch 1.0.0, Norse 1.1.0, sinabs 3.1.3,
+SpikingJelly 2.0.0 and Rockpool 3.1.0 against
 nir 1.0.8 (see ``tests/test_interop_*.py``):
 
 ``snntorch``  dt = 1e-4 s, forward Euler. The exporter writes ``tau = dt/(1-beta)``,
@@ -32,20 +32,35 @@ nir 1.0.8 (see ``tests/test_interop_*.py``):
 ``spikingjelly``  dt = 1e-4 s (its exporter's default ``dt``), forward Euler. SpikingJelly 2.0's
     ``export_to_nir`` writes ``LIF(tau = tau_steps*dt, r = 1)`` and ``IF(r = 1/dt)``, whose Euler
     step at ``dt`` is SpikingJelly's own update; nothing to adapt. It spikes at ``v >= threshold``.
-(Rockpool 3.1 is not in the table: its ``LIFTorch`` is multi-spike with reset-by-subtraction,
-which NIR cannot express, and its exporter writes ``r = tau exp(-dt/tau)/dt``; not verified.)
+``rockpool``  dt = 1e-3 s (``LIFTorch``'s default ``dt``), exact integration, after :func:`adapt`.
+    Rockpool 3.1.0's ``LIFTorch`` steps ``i' = beta (i + x)``, ``v' = alpha v + i' + bias`` with
+    ``alpha, beta = exp(-dt/tau_mem), exp(-dt/tau_syn)``, then emits
+    ``n = min(floor(v'/threshold), max_spikes_per_dt)`` spikes where ``v' >= threshold`` and
+    subtracts ``n * threshold``. Its ``to_nir`` writes ``CubaLIF(tau_syn, tau_mem, r = tau_mem
+    alpha/dt, w_in = 1, v_leak = 0, v_reset = 0)`` (``LIFNeuronTorch``: ``LIF`` with the same
+    ``r``; ``ExpSynTorch``: ``LI(tau, r = tau beta/dt)``), ``LinearTorch`` as ``Linear``/``Affine``
+    (weight transposed to NIR's ``(out, in)``) and an ``Input`` with a batch dimension (dropped on
+    import). :func:`adapt` reads ``dt`` back from ``r`` (it must equal the convention's ``dt``),
+    sets ``r = 1/(1-alpha)`` (``LI``: ``beta/(1-beta)``) and ``w_in *= beta/(1-beta)`` so that
+    snnc's exact step is Rockpool's, and marks every LIF/CubaLIF ``reset_mode="subtract"`` with
+    ``max_spikes_per_step = 2**16`` (Rockpool's default ``max_spikes_per_dt``; the ``adapt``
+    argument ``max_spikes_per_step`` overrides it): outputs are spike counts. Lossy in the file
+    (not recoverable): the neuron ``bias`` (written as ``v_leak = 0``), the recurrent weights of
+    ``has_rec=True`` (not written at all), ``max_spikes_per_dt`` and ``noise_std``; Rockpool
+    spikes at ``v >= threshold``, snnc at ``v > threshold``. Only the cpu target runs
+    reset-by-subtraction/multi-spike neurons; Loihi and Speck refuse them by name.
 ``snnc``  snnc's own exports: exact integration, the dt the model was built with (1e-3 s).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from snnc.compiler import graph as g
-from snnc.errors import UnsupportedError
+from snnc.errors import UnsupportedError, ValueRangeError
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +86,16 @@ CONVENTIONS: Dict[str, Convention] = {
                          "tau passed through in steps, r = 1: one step is one unit of time"),
     "spikingjelly": Convention("spikingjelly", 1e-4, "euler", False,
                                "export_to_nir(dt=1e-4) writes tau = tau_steps*dt, IF r = 1/dt"),
+    "rockpool": Convention("rockpool", 1e-3, "exact", True,
+                           "to_nir writes r = tau_mem exp(-dt/tau_mem)/dt, w_in = 1; LIFTorch resets by "
+                           "subtraction with up to max_spikes_per_dt spikes per step"),
     "snnc": Convention("snnc", 1e-3, "exact", False, "snnc's own exports"),
 }
+
+#: Rockpool's default ``max_spikes_per_dt`` (``LIFTorch``, ``LIFNeuronTorch``): 2**16.
+ROCKPOOL_MAX_SPIKES_PER_DT = 2 ** 16
+#: Largest relative difference between the ``dt`` read back from a Rockpool file and the expected one.
+_DT_RTOL = 1e-4
 
 
 def _lookup(name: str) -> Convention:
@@ -95,19 +118,95 @@ def framework_names() -> Tuple[str, ...]:
     return tuple(sorted(CONVENTIONS))
 
 
-def adapt(graph: g.Graph, name: str, export_dt_s: float = 0.0) -> g.Graph:
+def rockpool_dt_s(tau_s: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Return the ``dt`` (seconds, per neuron) solving Rockpool's ``r = tau exp(-dt/tau) / dt``.
+
+    With ``u = dt/tau`` this is ``u + ln(u) = -ln(r)`` (``u = W(1/r)``), solved by Newton's method.
+    """
+    tau = np.asarray(tau_s, dtype=np.float64)
+    r = np.broadcast_to(np.asarray(r, dtype=np.float64), np.broadcast(tau, np.asarray(r)).shape)
+    if np.any(~np.isfinite(r)) or np.any(r <= 0) or np.any(~np.isfinite(tau)) or np.any(tau <= 0):
+        raise ValueRangeError("Rockpool neuron needs finite r > 0 and tau > 0 to read back dt",
+                              hint="was this file written by rockpool's to_nir?")
+    target = -np.log(r)
+    u = np.log1p(1.0 / r)  # ~1/r for large r, ~ln(1/r) for small r: both near W(1/r)
+    for _ in range(60):
+        u_new = u - (u + np.log(u) - target) / (1.0 + 1.0 / u)
+        u_new = np.where(u_new <= 0, u / 2, u_new)
+        if np.all(np.abs(u_new - u) <= 1e-15 * np.abs(u)):
+            u = u_new
+            break
+        u = u_new
+    return u * tau
+
+
+def _adapt_rockpool(out: g.Graph, dt: float, max_spikes_per_step: int) -> None:
+    """Rewrite Rockpool ``to_nir`` neurons in place for snnc's exact step at ``dt`` (see module doc)."""
+    found = False
+    for n, node in list(out.nodes.items()):
+        if isinstance(node, (g.CubaLIF, g.LI)):  # CubaLIF, LIF (a subclass of LI) and LI
+            tau_mem = node.tau_mem if isinstance(node, g.CubaLIF) else node.tau
+            dt_file = rockpool_dt_s(tau_mem, node.r)
+            worst = float(np.max(np.abs(dt_file - dt))) / dt
+            if worst > _DT_RTOL:
+                raise UnsupportedError(
+                    f"rockpool convention: r = tau exp(-dt/tau)/dt of this {node.kind} gives dt in "
+                    f"[{np.min(dt_file):.6g}, {np.max(dt_file):.6g}] s, not the expected {dt:.6g} s",
+                    node=n, file=out.source or None,
+                    hint=f"the model was built with LIFTorch(dt={np.median(dt_file):.6g}): compile with that "
+                         f"time step (adapt(graph, 'rockpool', export_dt_s=...)), or rebuild it with dt={dt}")
+            alpha = np.exp(-dt / np.asarray(tau_mem, dtype=np.float64))
+            found = True
+            if isinstance(node, g.CubaLIF):
+                beta = np.exp(-dt / np.asarray(node.tau_syn, dtype=np.float64))
+                out.nodes[n] = node.replace(r=1.0 / (1.0 - alpha), w_in=node.w_in * beta / (1.0 - beta),
+                                            reset_mode="subtract", max_spikes_per_step=max_spikes_per_step)
+                out.notes.append(f"{n}: rockpool convention (LIFTorch): dt={dt} s read back from r; "
+                                 f"r := 1/(1-alpha), w_in *= beta/(1-beta) (i' = beta (i + x), "
+                                 f"v' = alpha v + i'); reset by subtraction, up to {max_spikes_per_step} "
+                                 f"spikes per step (not stored in NIR)")
+            elif isinstance(node, g.LIF):
+                out.nodes[n] = node.replace(r=1.0 / (1.0 - alpha), reset_mode="subtract",
+                                            max_spikes_per_step=max_spikes_per_step)
+                out.notes.append(f"{n}: rockpool convention (LIFNeuronTorch): dt={dt} s read back from r; "
+                                 f"r := 1/(1-alpha) (v' = alpha v + x); reset by subtraction, up to "
+                                 f"{max_spikes_per_step} spikes per step (not stored in NIR)")
+            else:
+                out.nodes[n] = node.replace(r=alpha / (1.0 - alpha))
+                out.notes.append(f"{n}: rockpool convention (ExpSynTorch): dt={dt} s read back from r; "
+                                 f"r := beta/(1-beta) (i' = beta (i + x))")
+        elif isinstance(node, g.Neuron):
+            out.notes.append(f"{n}: rockpool convention: Rockpool's to_nir writes no {node.kind}; "
+                             f"kept with NIR's semantics")
+    if found:
+        out.notes.append("rockpool convention: Rockpool 3.1.0's to_nir writes neither LIFTorch's bias "
+                         "(v_leak = 0) nor recurrent weights (has_rec=True): a model with either is not "
+                         "reproduced")
+
+
+def adapt(graph: g.Graph, name: str, export_dt_s: float = 0.0,
+          max_spikes_per_step: Optional[int] = None) -> g.Graph:
     """Return a copy of ``graph`` with framework ``name``'s exporter quirks undone (noted in ``notes``).
 
     ``export_dt_s`` is the ``dt`` given to the exporter (0: the framework's default).
+    ``max_spikes_per_step`` (Rockpool only) is the model's ``max_spikes_per_dt`` (default 2**16).
     Frameworks without quirks return an unchanged copy.
     """
     c = _lookup(name)
     out = graph.copy()
+    if max_spikes_per_step is not None and c.name != "rockpool":
+        raise UnsupportedError(f"max_spikes_per_step applies to rockpool files, not {c.name}")
     if not c.needs_adapt:
         return out
     dt = float(export_dt_s or c.dt_s)
     if not (np.isfinite(dt) and dt > 0):
         raise UnsupportedError(f"export time step must be > 0, found {export_dt_s}")
+    if c.name == "rockpool":
+        m = ROCKPOOL_MAX_SPIKES_PER_DT if max_spikes_per_step is None else max_spikes_per_step
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+            raise ValueRangeError(f"max_spikes_per_step must be an integer >= 1, found {m!r}")
+        _adapt_rockpool(out, dt, int(m))
+        return out
     if c.name == "norse":
         for n, node in list(out.nodes.items()):
             if isinstance(node, g.CubaLIF) or isinstance(node, g.CubaLI):
@@ -124,4 +223,5 @@ def adapt(graph: g.Graph, name: str, export_dt_s: float = 0.0) -> g.Graph:
     return out
 
 
-__all__ = ["Convention", "CONVENTIONS", "convention", "adapt", "framework_names"]
+__all__ = ["Convention", "CONVENTIONS", "convention", "adapt", "framework_names", "rockpool_dt_s",
+           "ROCKPOOL_MAX_SPIKES_PER_DT"]

@@ -128,7 +128,7 @@ def _neuron_violations(name: str, neuron: Optional[Node]) -> list[Violation]:
     if isinstance(neuron, Threshold):
         return rules.rule_memoryless_threshold(name, neuron.kind)
     if isinstance(neuron, IF):
-        return []
+        return rules.rule_reset_mode(name, neuron)
     out = []
     tau = getattr(neuron, "tau", getattr(neuron, "tau_mem", None))
     if tau is not None:

@@ -11,7 +11,7 @@ A compile collects the violations of every rule and raises one
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -265,6 +265,23 @@ def rule_reset(node: str, v_reset: float, subtract: bool = False) -> list[Violat
         return []
     return [Violation("speck.neuron.reset", node, f"v_reset={v_reset}", "0 or reset by subtraction",
                       "shift the reset into the bias or use v_reset = 0")]
+
+
+def rule_reset_mode(node: str, neuron: Any) -> list[Violation]:
+    """A neuron's own reset-by-subtraction / multi-spike mode (set by a framework convention) is refused.
+
+    Speck's reset and spike mode are per-network options (``-O reset=subtract``,
+    ``-O spike_mode=multi``) checked against sinabs; a node that carries its own is not mapped.
+    """
+    mode = getattr(neuron, "reset_mode", "to_v_reset")
+    max_spikes = int(getattr(neuron, "max_spikes_per_step", 1))
+    if mode == "to_v_reset" and max_spikes == 1:
+        return []
+    return [Violation("speck.neuron.reset_mode", node,
+                      f"reset_mode={mode!r}, max_spikes_per_step={max_spikes}",
+                      "NIR's reset to v_reset, one spike per step",
+                      "export the IF net with reset to zero and choose Speck's behaviour with "
+                      "-O reset=subtract / -O spike_mode=multi")]
 
 
 def rule_unsupported_pooling(node: str, kind: str, kernel: Sequence[int],
