@@ -21,8 +21,18 @@ lava/proc/conv/models.py ``PyConvModelFixed``, lava/proc/conv/utils.py, lava/uti
 Networks that are not chains of single-input layers (several inputs per layer, recurrence,
 readouts) are run by :mod:`snnc.targets.loihi.general` with these same building blocks.
 
-Everything is vectorised over batch and neurons; time is the only Python loop (per layer, because
-a feed-forward layer's whole input is known once its source is done). Integer arithmetic is done
+Two engines give identical integers (``engine=`` of :class:`LoihiSimulator`, or the
+``SNNC_LOIHI_ENGINE`` environment variable: ``auto``, ``numba``, ``numpy``):
+
+* ``numba`` (the default when numba imports): chains run layer by layer through the compiled,
+  event-driven kernel of :mod:`snnc.targets.loihi.kernels` (samples in parallel; per step, the
+  weight rows / conv taps of the inputs that spiked are added into integer accumulators and the
+  LIF update is done in int64 with every wrap and saturation applied unconditionally);
+* ``numpy`` (always available, e.g. in the Lava worker's interpreter, which has no numba; and
+  for non-chain graphs, :mod:`snnc.targets.loihi.general`), described below.
+
+In the numpy engine everything is vectorised over batch and neurons; time is the only Python loop
+(per layer, because a feed-forward layer's whole input is known once its source is done). Integer arithmetic is done
 in float64, which is exact: every intermediate is an integer below 2**46 in magnitude. Synaptic
 sums of binary spikes are computed in float32 only when the layer's largest ``sum(|w|)`` over an
 output is below 2**24 (then every partial sum is an exactly representable integer), else float64.
@@ -32,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -75,6 +86,17 @@ class SimResult:
     def output(self) -> np.ndarray:
         """Spikes of the last layer, (B, T, *output_shape)."""
         return self.spikes[-1]
+
+
+def _pad8(x: np.ndarray) -> np.ndarray:
+    """Return (B, T, K) uint8 ``x`` C-contiguous, last axis zero padded to a multiple of 8 (no copy if it is)."""
+    k = x.shape[2]
+    kp = -(-k // 8) * 8
+    if kp == k and x.flags.c_contiguous:
+        return x
+    out = np.zeros(x.shape[:2] + (kp,), dtype=np.uint8)
+    out[:, :, :k] = x
+    return out
 
 
 def _check_input(net: LoihiNetwork, spikes: np.ndarray) -> np.ndarray:
@@ -556,16 +578,144 @@ def lif_run(act: np.ndarray, layer: LoihiLayer, record_states: bool = False, ama
     return spikes, None, None
 
 
-class LoihiSimulator:
-    """The reference simulator prepared for one network (effective weights etc. computed once)."""
+#: Values of ``engine`` (:class:`LoihiSimulator`) and of the ``SNNC_LOIHI_ENGINE`` environment variable.
+ENGINES: Tuple[str, ...] = ("auto", "numba", "numpy")
+ENGINE_ENV = "SNNC_LOIHI_ENGINE"
 
-    def __init__(self, net: LoihiNetwork, accumulate: str = "auto", threads: Optional[int] = None) -> None:
+
+def _kernels() -> Any:
+    """Return :mod:`snnc.targets.loihi.kernels` when numba is importable (little-endian hosts), else None."""
+    if sys.byteorder != "little":  # the kernels read 8 spike bytes as one little-endian word
+        return None
+    try:
+        from snnc.targets.loihi import kernels
+    except ImportError:  # pragma: no cover - numba's own import failing in an odd way
+        return None
+    return kernels if kernels.AVAILABLE else None
+
+
+def resolve_engine(engine: Optional[str] = None) -> str:
+    """Return the engine to use: ``"numba"`` (compiled kernels) or ``"numpy"``.
+
+    ``engine`` None reads ``SNNC_LOIHI_ENGINE`` (default ``"auto"``); ``"auto"`` is ``"numba"``
+    when numba imports, else ``"numpy"`` (logged at debug level); ``"numba"`` without numba raises.
+    """
+    name = (engine if engine is not None else os.environ.get(ENGINE_ENV, "auto")).strip().lower() or "auto"
+    if name not in ENGINES:
+        raise InputError(f"Loihi simulator engine {name!r} is not one of {ENGINES}",
+                         hint=f"pass engine= or set {ENGINE_ENV} to auto, numba or numpy")
+    if name == "numpy":
+        return name
+    if _kernels() is None:
+        if name == "numba":
+            from snnc.errors import BackendUnavailableError
+
+            raise BackendUnavailableError("the numba engine of the Loihi simulator needs numba",
+                                          hint="pip install numba, or use engine='numpy'")
+        log.debug("numba not importable: the Loihi simulator uses its numpy engine")
+        return "numpy"
+    return "numba"
+
+
+#: None, or a byte size: a dense layer whose weights take more bytes runs in chunks of outputs of about
+#: this size (each chunk's weights stay in cache over all steps of a sample). Off by default: on the
+#: 2-core dev box 1 MiB and 4 MiB chunks were slower than none on 2312-1024-10 and 4096-2048-10 at
+#: 2 % and 30 % input (re-walking the spike lists per chunk costs more than the cache misses).
+KERNEL_CHUNK_BYTES: Optional[int] = None
+
+
+@dataclass
+class KernelLayer:
+    """One neuron layer's arrays for :func:`snnc.targets.loihi.kernels.layer_run`, computed once."""
+
+    wr: np.ndarray  # (chunks, C, kh, kw, out channels per group), int16 / int32; dense: (chunks, K, 1, 1, chunk)
+    wt: np.ndarray  # dense with int32 sums: (chunks, chunk, Kp) weights, zero padded; else (1, 0, 0)
+    fan: np.ndarray  # (Kp,) int64 synops per input spike, zero padded to a multiple of 8
+    ytab: np.ndarray  # (H, kh) int64 output row per input row and tap, -1 = none
+    ztab: np.ndarray  # (W, kw) int64 output column per input column and tap
+    geometry: Tuple[int, ...]  # out_w, in_c, cg, og, mode, wexp
+    keep_u: int
+    keep_v: int
+    bias: np.ndarray  # (chunks, chunk) int64, channels-last, zero padded
+    vth: int
+    acc_dtype: Any  # int32 when every sum fits, else int64
+
+    @property
+    def chunk(self) -> int:
+        """Neurons per chunk (conv: all of them)."""
+        return int(self.bias.shape[1])
+
+    @classmethod
+    def of(cls, pl: "PreparedLayer", chunk_bytes: Optional[int] = None) -> "KernelLayer":
+        """Lay out a prepared dense / conv / pool layer for the kernel (dense: in output chunks)."""
+        from snnc.targets.loihi.kernels import MODE_CONV, MODE_DENSE, tap_table
+
+        ly = pl.layer
+        assert pl.w_eff is not None and pl.fan is not None
+        w = pl.w_eff
+        bias = ly.effective_bias().astype(np.int64)
+        zero = np.zeros((1, 1), dtype=np.int64)
+        lo, hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
+        wdt = np.int16 if -(1 << 15) <= lo and hi < (1 << 15) else np.int32  # validated: within int32
+        bound = float(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()) if w.size else 0.0
+        acc_dtype = np.int32 if bound < float(1 << 31) else np.int64
+        fan = pl.fan.astype(np.int64)
+        kp = -(-fan.shape[0] // 8) * 8
+        fan = np.pad(fan, (0, kp - fan.shape[0]))  # inputs are padded to a multiple of 8
+        if ly.kind == "dense":
+            n, k = w.shape
+            budget = KERNEL_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+            n_chunks = 1 if budget is None else max(1, -(-(k * n * np.dtype(wdt).itemsize) // max(budget, 1)))
+            chunk = -(-(-(-n // n_chunks)) // 16) * 16 if n_chunks > 1 else -(-n // 8) * 8
+            n_chunks = -(-n // chunk)
+            npad = n_chunks * chunk
+            wpad = np.zeros((npad, k), dtype=wdt)
+            wpad[:n] = w
+            wr = np.ascontiguousarray(wpad.reshape(n_chunks, chunk, k).transpose(0, 2, 1)).reshape(
+                n_chunks, k, 1, 1, chunk)
+            wt = np.zeros((1, 0, 0), dtype=wdt)
+            if acc_dtype == np.int32:
+                wt = np.zeros((n_chunks, chunk, kp), dtype=wdt)
+                wt[:, :, :k] = wpad.reshape(n_chunks, chunk, k)
+            geom = (1, k, k, chunk, MODE_DENSE, int(ly.weight_exp))
+            ytab, ztab = zero, zero
+            bias = np.pad(bias.reshape(-1), (0, npad - n)).reshape(n_chunks, chunk)
+        else:
+            c, h, wd = ly.input_shape
+            o, oh, ow = ly.output_shape
+            g = ly.groups
+            cg, og = c // g, o // g
+            kh, kw = ly.kernel_size
+            wr = w.reshape(g, og, cg, kh, kw).transpose(0, 2, 3, 4, 1).reshape(1, c, kh, kw, og)
+            wt = np.zeros((1, 0, 0), dtype=wdt)
+            (sh, sw), (ph, pw), (dh, dw) = ly.stride, ly.padding, ly.dilation
+            ytab, ztab = tap_table(h, oh, kh, sh, ph, dh), tap_table(wd, ow, kw, sw, pw, dw)
+            geom = (ow, c, cg, og, MODE_CONV, 0)
+            bias = np.ascontiguousarray(bias.reshape(o, oh * ow).T).reshape(1, -1)
+        return cls(np.ascontiguousarray(wr, dtype=wdt), wt, fan, ytab, ztab, geom,
+                   4096 - int(ly.du), 4096 - int(ly.dv), bias, int(ly.vth_mant) << 6, acc_dtype)
+
+
+class LoihiSimulator:
+    """The reference simulator prepared for one network (effective weights etc. computed once).
+
+    ``engine``: ``"numba"`` runs chains through the compiled event-driven kernels of
+    :mod:`snnc.targets.loihi.kernels`, ``"numpy"`` through the vectorised numpy/torch path,
+    ``"auto"``/None: see :func:`resolve_engine`. Both give identical integers.
+    """
+
+    def __init__(self, net: LoihiNetwork, accumulate: str = "auto", threads: Optional[int] = None,
+                 engine: Optional[str] = None) -> None:
         self.net = net
         self.accumulate = accumulate
         #: Threads for the neuron updates (numpy releases the GIL); None = 1 (the synaptic sums already
         #: use BLAS / torch threads; on a busy 2-core machine more threads were not faster).
         self.threads = 1 if threads is None else max(1, min(int(threads), os.cpu_count() or 1))
+        self.engine = resolve_engine(engine)
         self.layers = [PreparedLayer.of(ly, accumulate) for ly in net.layers]
+        self._klayers: Optional[List[Optional[KernelLayer]]] = None
+        if self.engine == "numba" and net.is_chain_like():
+            self._klayers = [KernelLayer.of(pl) if pl.layer.has_neurons else None for pl in self.layers]
 
     def run(self, spikes: np.ndarray, record_states: bool = False) -> SimResult:
         """Run on binary input spikes (B, T, *input_shape); see :func:`simulate`."""
@@ -575,11 +725,13 @@ class LoihiSimulator:
             from snnc.targets.loihi.general import run_general
 
             return run_general(self, x, record_states)
+        if self._klayers is not None:
+            return self._run_kernels(x, record_states)
         b, t_steps = x.shape[:2]
         x_tm = np.ascontiguousarray(np.moveaxis(x, 1, 0))  # (T, B, ...)
         outs_tm: List[np.ndarray] = []
         res = SimResult(spikes=[], u=[], v=[], spike_counts=[], synops=[], weight_reports=[],
-                        meta={"batch": b, "steps": t_steps, "simulator": "snnc.loihi.reference"})
+                        meta={"batch": b, "steps": t_steps, "simulator": "snnc.loihi.reference", "engine": "numpy"})
         for pl in self.layers:
             ly = pl.layer
             src = x_tm if ly.source < 0 else outs_tm[ly.source]
@@ -609,6 +761,59 @@ class LoihiSimulator:
             res.synops.append(per_input @ pl.fan)
         return res
 
+    def _run_kernels(self, x: np.ndarray, record_states: bool) -> SimResult:
+        """Run a chain through the compiled kernels, batch-major (B, T, ...) throughout.
+
+        Every layer's spikes live in a (B, T, Np) uint8 buffer, ``Np`` = its neuron count rounded up
+        to a multiple of 8 (zero padding), so the next layer can skip all-zero 8-byte words; results
+        are views of it.
+        """
+        kern = _kernels()
+        assert kern is not None and self._klayers is not None
+        b, t_steps = x.shape[:2]
+        res = SimResult(spikes=[], u=[], v=[], spike_counts=[], synops=[], weight_reports=[],
+                        meta={"batch": b, "steps": t_steps, "simulator": "snnc.loihi.reference", "engine": "numba"})
+        padded: List[np.ndarray] = []  # per layer: its spikes (B, T, Np) uint8, flatten: its source's
+        k_in = int(np.prod(self.net.input_shape))
+        x_pad = _pad8(x.reshape(b, t_steps, k_in).view(np.uint8))
+        dummy = np.zeros((1, 1, 1), dtype=np.int32)
+        for pl, kl in zip(self.layers, self._klayers):
+            ly = pl.layer
+            src = x_pad if ly.source < 0 else padded[ly.source]
+            res.weight_reports.append(dict(pl.report))
+            if kl is None:  # flatten: a reshape of the source's spikes
+                padded.append(src)
+                res.spikes.append(res.spikes[ly.source].reshape(b, t_steps, *ly.output_shape) if ly.source >= 0
+                                  else x.reshape(b, t_steps, *ly.output_shape))
+                res.u.append(None)
+                res.v.append(None)
+                res.spike_counts.append(np.zeros(b, dtype=np.int64))
+                res.synops.append(np.zeros(b, dtype=np.int64))
+                continue
+            n = ly.num_neurons
+            n_pad = -(-n // 8) * 8
+            s_out = np.zeros((b, t_steps, n_pad), dtype=np.uint8)  # the kernel writes only the spikes
+            shape = (b, t_steps, *ly.output_shape)
+            ch = kl.chunk
+            n_chunks = int(kl.wr.shape[0])
+            spkw = np.zeros((b, -(-ch // 8)), dtype=np.uint64)
+            rec_u = np.empty((b, t_steps, n), dtype=np.int32) if record_states else dummy
+            rec_v = np.empty((b, t_steps, n), dtype=np.int32) if record_states else dummy
+            counts = np.empty(b, dtype=np.int64)
+            synops = np.empty(b, dtype=np.int64)
+            assert src.shape[2] == kl.fan.shape[0]  # both: the input size rounded up to a multiple of 8
+            kern.run_layer(src.view(np.uint64), kl.wr, kl.wt, kl.fan, kl.ytab, kl.ztab, *kl.geometry, kl.keep_u,
+                           kl.keep_v, kl.bias, kl.vth, n, np.empty((b, ch), dtype=kl.acc_dtype),
+                           np.empty((b, n_chunks, ch), dtype=np.int64), np.empty((b, n_chunks, ch), dtype=np.int64),
+                           spkw, np.empty((b, max(src.shape[2], 8 * spkw.shape[1])), dtype=np.int64), s_out,
+                           rec_u, rec_v, bool(record_states), counts, synops)
+            padded.append(s_out)
+            res.spikes.append(s_out.view(bool)[:, :, :n].reshape(shape))
+            res.u.append(rec_u.reshape(shape) if record_states else None)
+            res.v.append(rec_v.reshape(shape) if record_states else None)
+            res.spike_counts.append(counts)
+            res.synops.append(synops)
+        return res
 
     def _lif(self, act: np.ndarray, ly: LoihiLayer, record_states: bool, amax: float,
              bias: Optional[np.ndarray]) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
@@ -629,11 +834,12 @@ class LoihiSimulator:
 
 
 def simulate(net: LoihiNetwork, spikes: np.ndarray, record_states: bool = False,
-             accumulate: str = "auto") -> SimResult:
+             accumulate: str = "auto", engine: Optional[str] = None) -> SimResult:
     """Run ``net`` on binary input spikes (B, T, *input_shape); return every layer's spikes and counts.
 
     ``record_states`` also returns ``u`` and ``v`` per layer and step. ``accumulate`` selects the
-    dense synaptic-sum kernel (``"auto"``, ``"blas"``, ``"gather"``); all give identical integers.
-    To run one network many times, build a :class:`LoihiSimulator` once instead.
+    numpy engine's dense synaptic-sum kernel (``"auto"``, ``"blas"``, ``"gather"``); ``engine``
+    the engine (see :class:`LoihiSimulator`); all give identical integers. To run one network
+    many times, build a :class:`LoihiSimulator` once instead.
     """
-    return LoihiSimulator(net, accumulate).run(spikes, record_states)
+    return LoihiSimulator(net, accumulate, engine=engine).run(spikes, record_states)
