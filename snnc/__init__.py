@@ -1,4 +1,7 @@
 """snnc: compile trained spiking neural networks to neuromorphic chips (Loihi 2, Speck) and simulate them."""
+import os
+import sys
+
 from snnc.artifact import Artifact
 from snnc.errors import SnncError
 from snnc.runtime.api import Program, compile, load, load_model
@@ -6,3 +9,18 @@ from snnc.runtime.result import Result
 from snnc.version import __version__
 
 __all__ = ["Artifact", "Program", "Result", "SnncError", "compile", "load", "load_model", "__version__"]
+
+
+def _single_threaded_torch_in_forked_child() -> None:
+    """In a child forked after torch ran (GNU OpenMP is not fork-safe), use one torch thread.
+
+    Without it a forked child's first multi-threaded torch op can hang (torch's DataLoader workers
+    do the same). Only acts when torch is already imported; spawned processes are unaffected.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_single_threaded_torch_in_forked_child)

@@ -63,6 +63,13 @@ def test_concurrent_runs_equal_serial_runs() -> None:
         outs = list(pool.map(_run_bytes, pjobs))
     for j, out in enumerate(outs):
         np.testing.assert_array_equal(out, serial[j], err_msg=jobs[j][0])
+    # forked processes too (Linux's default start method), after this process has run every target:
+    # a simulator may not leave state behind (e.g. an OpenMP pool) that a forked child cannot use
+    if "fork" in mp.get_all_start_methods():
+        with ProcessPoolExecutor(2, mp_context=mp.get_context("fork")) as pool:
+            outs = list(pool.map(_run_bytes, pjobs, timeout=300))
+        for j, out in enumerate(outs):
+            np.testing.assert_array_equal(out, serial[j], err_msg=f"forked: {jobs[j][0]}")
 
 
 # ----------------------------------------------------------------------------- interrupted writes

@@ -1,7 +1,7 @@
 """Compiled (numba) event-driven kernels for the Loihi reference simulator: synapse + CUBA LIF fused per layer.
 
 One kernel, :func:`layer_run`, runs one dense / conv / pool layer of a chain over all steps: for
-every sample (``prange`` over the batch, one thread each) and step ``t`` it adds, for every input
+every sample (a contiguous range of samples per thread, see :func:`run_layer`) and step ``t`` it adds, for every input
 that spiked at ``t - 1`` (Lava's one-step synaptic delay; step 0 sees nothing), that input's
 weights into an integer accumulator, applies Lava's synapse output arithmetic and runs the
 fixed-point LIF update, all in integers. Dense weights are laid out like a 1x1 convolution on a
@@ -31,21 +31,22 @@ in a fresh environment compiles for a few seconds, later processes load it.
 """
 from __future__ import annotations
 
+import os
 import threading
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, List
 
 import numpy as np
 
 try:  # numba is optional: without it this module imports but AVAILABLE is False
     import numba
-    from numba import njit, prange
+    from numba import njit
     from numba.cpython.unsafe.numbers import trailing_zeros
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover - exercised only in the Lava venv
     numba = None
     AVAILABLE = False
-    prange = range
     trailing_zeros = None
 
     def njit(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
@@ -231,10 +232,11 @@ def _sample(xw, wr, wt, fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, keep_u
     return n_spk, n_syn
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def layer_run(xw, wr, wt, fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, keep_u, keep_v, bias, vth, n_neurons,
-              acc, u, v, spkw, idx, s_out, rec_u, rec_v, record, counts, synops):  # type: ignore[no-untyped-def]
-    """Run one layer over all samples and steps (samples in parallel); fills the outputs.
+@njit(cache=True, nogil=True)
+def layer_run(b0, b1, xw, wr, wt, fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, keep_u, keep_v, bias, vth,
+              n_neurons, acc, u, v, spkw, idx, s_out, rec_u, rec_v, record, counts, synops
+              ):  # type: ignore[no-untyped-def]
+    """Run one layer over samples ``b0 .. b1 - 1`` and all steps; fills those samples' outputs.
 
     ``xw`` (B, T, Kp / 8) uint64: the input spikes as 0/1 bytes, zero padded to ``Kp`` = a
     multiple of 8 >= C*H*W (a uint64 view of a (B, T, Kp) uint8 array). Per output chunk ``c``
@@ -250,7 +252,7 @@ def layer_run(xw, wr, wt, fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, keep
     """
     n_chunks = wr.shape[0]
     chunk = u.shape[2]
-    for b in prange(xw.shape[0]):
+    for b in range(b0, b1):
         rub = rec_u[b] if record else rec_u[0]
         rvb = rec_v[b] if record else rec_v[0]
         n_spk = 0
@@ -277,32 +279,45 @@ def tap_table(n_in: int, n_out: int, k: int, stride: int, pad: int, dil: int) ->
     return np.where(ok, oy, -1).astype(np.int64)
 
 
-_LOCK = threading.Lock()
+_THREADS = [len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)]
+_POOL: List[Any] = [None, -1]  # (executor, pid that made it): a forked child makes its own
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    with _POOL_LOCK:
+        if _POOL[1] != os.getpid():
+            _POOL[0] = ThreadPoolExecutor(max_workers=max(_THREADS[0] - 1, 1), thread_name_prefix="snnc-loihi")
+            _POOL[1] = os.getpid()
+        return _POOL[0]
 
 
 def run_layer(*args: Any) -> None:
-    """Call :func:`layer_run`; serialised by a lock under numba's ``workqueue`` threading layer.
+    """Run :func:`layer_run` on all samples, split into contiguous ranges over threads.
 
-    ``workqueue`` (used when neither OpenMP nor TBB is available) must not be entered by two
-    threads at once; ``omp`` and ``tbb`` may, so concurrent simulator runs stay concurrent there.
+    The kernel is compiled with ``nogil`` and without numba's own threading layer, so calls from
+    several Python threads run concurrently and a forked child process can run it too (numba's
+    OpenMP layer terminates a child forked after it ran). The calling thread takes the first range.
     """
-    layer = numba.threading_layer() if _LAYER_KNOWN[0] else None
-    if layer is None:
-        with _LOCK:  # the layer is only known after the first parallel call
-            layer_run(*args)
-            _LAYER_KNOWN[0] = True
+    batch = int(args[0].shape[0])
+    n = min(_THREADS[0], batch)
+    if n <= 1:
+        layer_run(0, batch, *args)
         return
-    if layer == "workqueue":
-        with _LOCK:
-            layer_run(*args)
-    else:
-        layer_run(*args)
-
-
-_LAYER_KNOWN = [False]
+    edges = [batch * i // n for i in range(n + 1)]
+    pool = _pool()
+    futures = [pool.submit(layer_run, edges[i], edges[i + 1], *args) for i in range(1, n)]
+    try:
+        layer_run(edges[0], edges[1], *args)
+    finally:
+        for f in futures:
+            f.result()
 
 
 def set_threads(n: int) -> None:
-    """Set numba's thread count for the kernels (at most numba's configured maximum)."""
-    if AVAILABLE:
-        numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    """Set how many threads (samples in parallel) the kernels use; default: the CPUs this process may use."""
+    _THREADS[0] = max(1, int(n))
+    with _POOL_LOCK:
+        if _POOL[0] is not None and _POOL[1] == os.getpid():
+            _POOL[0].shutdown(wait=False)
+        _POOL[0], _POOL[1] = None, -1
