@@ -178,3 +178,11 @@ def lava_worker_pids() -> list:
         if str(WORKER_PATH) in cmd and "snnc-lava-" in cmd:
             pids.append(int(d))
     return pids
+
+
+def assert_states_equal(ref: Any, other: Any) -> None:
+    """Assert two run results have equal spikes, u and v in every recorded layer (integer equality)."""
+    assert set(ref.states) == set(other.states), (sorted(ref.states), sorted(other.states))
+    for name, st in ref.states.items():
+        for key in ("spikes", "u", "v"):
+            np.testing.assert_array_equal(st[key], other.states[name][key], err_msg=f"{name}.{key}")

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from loihi_helpers import _literal_conv, lava_missing_reason
+from loihi_helpers import _literal_conv, assert_states_equal, lava_missing_reason
 from snnc.targets.loihi.network import VTH_MANT_MAX, LoihiLayer, LoihiNetwork, LoihiSynapse
 from snnc.targets.loihi.simulator import simulate
 
@@ -255,9 +255,7 @@ def test_gated_network_lowers_with_exact_gate_and_matches_the_float_model_with_l
     assert not np.array_equal(lo.states["ctl"]["spikes"], plain.states["ctl"]["spikes"].astype(bool))
     if not LAVA_MISSING:  # and Lava agrees with the reference, state for state
         lv = prog.run(x, backend="lava", record=True)
-        for name, st_ in lo.states.items():
-            for key in ("spikes", "u", "v"):
-                np.testing.assert_array_equal(st_[key], lv.states[name][key], err_msg=f"{name}.{key}")
+        assert_states_equal(lo, lv)
 
 
 def test_summed_inputs_and_readout_lower() -> None:

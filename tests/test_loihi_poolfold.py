@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import snnc
-from loihi_helpers import lava_missing_reason
+from loihi_helpers import assert_states_equal, lava_missing_reason
 from snnc.compiler import graph as g
 from snnc.errors import RuleViolationError
 
@@ -234,7 +234,5 @@ def test_composed_network_equals_lava() -> None:
     prog = snnc.Program(art)
     lo = prog.run(x, record=True)
     lv = prog.run(x, backend="lava", record=True)
-    for name, st_ in lo.states.items():
-        for key in ("spikes", "u", "v"):
-            np.testing.assert_array_equal(st_[key], lv.states[name][key], err_msg=f"{name}.{key}")
+    assert_states_equal(lo, lv)
     assert lo.states["n3"]["spikes"].any()

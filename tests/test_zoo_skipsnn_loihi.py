@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import snnc
-from loihi_helpers import lava_missing_reason
+from loihi_helpers import assert_states_equal, lava_missing_reason
 from snnc.models.checkpoint import load_torch_file
 from snnc.models.data.nmnist import nmnist_small_dir
 from snnc.models.train import load_data
@@ -112,9 +112,7 @@ def test_skipsnn_reference_simulator_equals_lava() -> None:
     prog = snnc.Program(art)
     ref = prog.run(x, record=True)
     lv = prog.run(x, backend="lava", record=True)
-    for name, st in ref.states.items():
-        for key in ("spikes", "u", "v"):
-            np.testing.assert_array_equal(st[key], lv.states[name][key], err_msg=f"{name}.{key}")
+    assert_states_equal(ref, lv)
     np.testing.assert_array_equal(ref.output, lv.output)
     assert ref.states["ctrl"]["spikes"].any() and ref.states["gate"]["spikes"].any()
 
@@ -180,6 +178,4 @@ def test_skipsnn_architecture_with_exact_arithmetic_equals_float_model_on_loihi(
     if not lava_missing_reason():  # Lava, with the bias written after each layer's lag, agrees
         lv = prog.run(x[:1, :120], backend="lava", record=True)
         ref = prog.run(x[:1, :120], record=True)
-        for name, st in ref.states.items():
-            for key in ("spikes", "u", "v"):
-                np.testing.assert_array_equal(st[key], lv.states[name][key], err_msg=f"{name}.{key}")
+        assert_states_equal(ref, lv)
