@@ -139,7 +139,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         rows.append(row)
     up1 = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     b = args.batch
-    print(f"\nLoad at start: `{up0}`; at end: `{up1}`. numba threads: {kernels.numba.get_num_threads()}; "
+    print(f"\nLoad at start: `{up0}`; at end: `{up1}`. kernel threads: {kernels.get_threads()}; "
           f"kernels module import {t_imp:.2f} s; first numba call per network (cache load or compile): "
           + ", ".join(f"{k} {v:.2f} s" for k, v in first_call.items()) + "\n")
     print(f"| case | numba b={b} | numpy b={b} | numba/numpy | numba b=1 | numpy b=1 | Lava | numba x Lava (b={b}) "

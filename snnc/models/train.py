@@ -335,6 +335,7 @@ def _evaluate_deployed(model: Any, val: Any, dt_s: float, target: str, batch_siz
     import torch
 
     import snnc
+    from snnc.models.metrics import count_predictions
     from snnc.targets.base import get_target
 
     art = snnc.compile(model, target=target, dt_s=dt_s)
@@ -351,7 +352,7 @@ def _evaluate_deployed(model: Any, val: Any, dt_s: float, target: str, batch_siz
         pred = prog.run(xin).predictions()
         with torch.no_grad():
             ref = runner(torch.from_numpy(np.asarray(x, dtype=np.float64)))[0].numpy()
-        pf = ref.reshape(ref.shape[0], ref.shape[1], -1).sum(axis=1).argmax(axis=-1)
+        pf = count_predictions(ref)
         hits += int((pred == np.asarray(y)).sum())
         same += int((pred == pf).sum())
         n += len(y)

@@ -39,13 +39,11 @@ from typing import Any, List
 import numpy as np
 
 try:  # numba is optional: without it this module imports but AVAILABLE is False
-    import numba
     from numba import njit
     from numba.cpython.unsafe.numbers import trailing_zeros
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover - exercised only in the Lava venv
-    numba = None
     AVAILABLE = False
     trailing_zeros = None
 
@@ -312,6 +310,11 @@ def run_layer(*args: Any) -> None:
     finally:
         for f in futures:
             f.result()
+
+
+def get_threads() -> int:
+    """Return how many threads (samples in parallel) the kernels use."""
+    return _THREADS[0]
 
 
 def set_threads(n: int) -> None:

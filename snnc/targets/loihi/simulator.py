@@ -88,10 +88,15 @@ class SimResult:
         return self.spikes[-1]
 
 
+def _round8(n: int) -> int:
+    """Return ``n`` rounded up to a multiple of 8 (spike buffers are read 8 bytes at a time)."""
+    return -(-int(n) // 8) * 8
+
+
 def _pad8(x: np.ndarray) -> np.ndarray:
     """Return (B, T, K) uint8 ``x`` C-contiguous, last axis zero padded to a multiple of 8 (no copy if it is)."""
     k = x.shape[2]
-    kp = -(-k // 8) * 8
+    kp = _round8(k)
     if kp == k and x.flags.c_contiguous:
         return x
     out = np.zeros(x.shape[:2] + (kp,), dtype=np.uint8)
@@ -400,15 +405,17 @@ class PreparedLayer:
     kernel: Optional[Any] = None  # DenseKernel or ConvKernel
 
     @classmethod
-    def of(cls, layer: LoihiLayer, accumulate: str = "auto") -> "PreparedLayer":
-        """Prepare one layer."""
+    def of(cls, layer: LoihiLayer, accumulate: str = "auto", with_kernel: bool = True) -> "PreparedLayer":
+        """Prepare one layer (``with_kernel=False``: without the numpy engine's converted weights)."""
         if not layer.has_neurons:
             return cls(layer, None, None, None, {})
         w_eff, report = layer.effective_weights()
         if any(report.values()):
             log.info("layer %s: Lava changes weights: %s", layer.name, report)
         bias = layer.effective_bias().reshape(-1).astype(np.float64)
-        kernel = DenseKernel(w_eff, accumulate) if layer.kind == "dense" else ConvKernel(layer, w_eff)
+        kernel = None
+        if with_kernel:
+            kernel = DenseKernel(w_eff, accumulate) if layer.kind == "dense" else ConvKernel(layer, w_eff)
         return cls(layer, w_eff, fan_out(layer, w_eff).reshape(-1), bias if np.any(bias) else None, report, kernel)
 
 
@@ -660,13 +667,13 @@ class KernelLayer:
         bound = float(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()) if w.size else 0.0
         acc_dtype = np.int32 if bound < float(1 << 31) else np.int64
         fan = pl.fan.astype(np.int64)
-        kp = -(-fan.shape[0] // 8) * 8
+        kp = _round8(fan.shape[0])
         fan = np.pad(fan, (0, kp - fan.shape[0]))  # inputs are padded to a multiple of 8
         if ly.kind == "dense":
             n, k = w.shape
             budget = KERNEL_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
             n_chunks = 1 if budget is None else max(1, -(-(k * n * np.dtype(wdt).itemsize) // max(budget, 1)))
-            chunk = -(-(-(-n // n_chunks)) // 16) * 16 if n_chunks > 1 else -(-n // 8) * 8
+            chunk = -(-(-(-n // n_chunks)) // 16) * 16 if n_chunks > 1 else _round8(n)
             n_chunks = -(-n // chunk)
             npad = n_chunks * chunk
             wpad = np.zeros((npad, k), dtype=wdt)
@@ -712,9 +719,10 @@ class LoihiSimulator:
         #: use BLAS / torch threads; on a busy 2-core machine more threads were not faster).
         self.threads = 1 if threads is None else max(1, min(int(threads), os.cpu_count() or 1))
         self.engine = resolve_engine(engine)
-        self.layers = [PreparedLayer.of(ly, accumulate) for ly in net.layers]
+        use_kernels = self.engine == "numba" and net.is_chain_like()
+        self.layers = [PreparedLayer.of(ly, accumulate, with_kernel=not use_kernels) for ly in net.layers]
         self._klayers: Optional[List[Optional[KernelLayer]]] = None
-        if self.engine == "numba" and net.is_chain_like():
+        if use_kernels:
             self._klayers = [KernelLayer.of(pl) if pl.layer.has_neurons else None for pl in self.layers]
 
     def run(self, spikes: np.ndarray, record_states: bool = False) -> SimResult:
@@ -791,7 +799,7 @@ class LoihiSimulator:
                 res.synops.append(np.zeros(b, dtype=np.int64))
                 continue
             n = ly.num_neurons
-            n_pad = -(-n // 8) * 8
+            n_pad = _round8(n)
             s_out = np.zeros((b, t_steps, n_pad), dtype=np.uint8)  # the kernel writes only the spikes
             shape = (b, t_steps, *ly.output_shape)
             ch = kl.chunk
