@@ -14,36 +14,18 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import struct
-import tempfile
 from dataclasses import dataclass
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, Mapping, Tuple
+from typing import Any, Dict, Mapping, Tuple
 
 import numpy as np
 
 from snnc.errors import ArtifactError, InputError
+from snnc.files import atomic_target, write_bytes  # noqa: F401  (atomic_target: the historical import path)
 
 MAGIC = b"SNNCART\x00"
 FORMAT_VERSION = 1
 _HEAD = struct.Struct("<8sIQ")
-
-
-@contextmanager
-def atomic_target(path: str) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` on success, delete it on any failure."""
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".snnc-", suffix=".part", dir=d)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -112,13 +94,7 @@ class Artifact:
 
     def save(self, path: str) -> str:
         """Write atomically to ``path``; return the path."""
-        data = self.to_bytes()
-        with atomic_target(path) as tmp:
-            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-        return path
+        return write_bytes(path, self.to_bytes(), "artifact")
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "<bytes>") -> "Artifact":

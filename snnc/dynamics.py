@@ -10,7 +10,8 @@ NIR's neurons are ODEs; snnc discretises every one of them into the same two-sta
 Spiking neurons with ``reset_mode="subtract"`` (set by a framework convention, e.g. Rockpool's;
 NIR cannot store it) instead emit ``n = min(floor(v'/v_threshold), max_spikes_per_step)`` spikes
 where ``v' > v_threshold`` (``n = 1`` for single-spike neurons) and subtract ``n * v_threshold``;
-their output is then a spike count per step, not a 0/1 value.
+their output is then a spike count per step, not a 0/1 value. A neuron with a floor ``v_min``
+(sinabs' ``min_v_mem``) ends each step with ``v' = max(v', v_min)``, after the reset.
 
 ``method="exact"`` integrates the linear ODE exactly for a piecewise-constant input
 (``a = exp(-dt/tau)``); ``method="euler"`` is the forward-Euler form used by snnTorch and Norse
@@ -50,6 +51,8 @@ class DiscreteNeuron:
     reset_mode: str = "to_v_reset"
     #: Most spikes one neuron emits in one step (> 1 only with ``reset_mode="subtract"``).
     max_spikes_per_step: int = 1
+    #: Lower bound of ``v`` after the reset (sinabs' ``min_v_mem``); None: unbounded.
+    v_min: Optional[float] = None
 
 
 def decay(tau_s: np.ndarray, dt_s: float, method: str, node: str = "") -> np.ndarray:
@@ -95,6 +98,7 @@ class TorchNeuron:
         self.v_threshold, self.v_reset = t(d.v_threshold), t(d.v_reset)
         self.subtract = d.reset_mode == "subtract"
         self.max_spikes_per_step = int(d.max_spikes_per_step)
+        self.v_min = None if d.v_min is None else float(d.v_min)
 
     def step(self, x: "torch.Tensor", i: Optional["torch.Tensor"], v: "torch.Tensor",
              spike_fn: Any = heaviside) -> tuple:
@@ -120,6 +124,9 @@ class TorchNeuron:
                 n = torch.clamp(torch.floor(v.detach() / self.v_threshold), max=self.max_spikes_per_step)
                 n = torch.where(z.detach() > 0, n, torch.zeros_like(n))
                 z = z + (n - z).detach()  # the count forward, the surrogate's gradient backward
-            return z, i, v - z * self.v_threshold
-        v = torch.where(z.detach() > 0, self.v_reset.expand_as(v) if self.v_reset.dim() else self.v_reset, v)
+            v = v - z * self.v_threshold
+        else:
+            v = torch.where(z.detach() > 0, self.v_reset.expand_as(v) if self.v_reset.dim() else self.v_reset, v)
+        if self.v_min is not None:
+            v = torch.clamp(v, min=self.v_min)
         return z, i, v

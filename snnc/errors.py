@@ -78,10 +78,13 @@ class Violation:
     found: Any
     limit: Any
     hint: str = ""
+    #: What the node is, for people (e.g. "Conv2d 16->32 3x3 -> IF 32x8x8"); set by the compiler.
+    what: str = ""
 
     def format(self) -> str:
         """Return a one-line description of the violation."""
-        text = f"[{self.rule}] node '{self.node}': found {self.found}, limit {self.limit}"
+        where = f"node '{self.node}'" + (f" ({self.what})" if self.what else "")
+        text = f"[{self.rule}] {where}: found {self.found}, limit {self.limit}"
         if self.hint:
             text += f" -- hint: {self.hint}"
         return text

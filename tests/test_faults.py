@@ -13,7 +13,7 @@ from typing import List, Tuple
 import numpy as np
 import pytest
 
-import snnc.artifact as artifact_mod
+import snnc.files as files_mod
 import snnc.runtime.api as api
 from loihi_helpers import lava_missing_reason, lava_worker_pids
 from snnc.artifact import Artifact
@@ -97,16 +97,16 @@ def test_failed_artifact_write_leaves_no_partial_file(tmp_path, monkeypatch, sma
     if where == "replace":
         def bad_replace(src, dst):  # noqa: ANN001
             raise _Boom("disk full")
-        monkeypatch.setattr(artifact_mod.os, "replace", bad_replace)
+        monkeypatch.setattr(files_mod.os, "replace", bad_replace)
     elif where.startswith("fsync"):
         def bad_fsync(fd):  # noqa: ANN001
             raise KeyboardInterrupt
-        monkeypatch.setattr(artifact_mod.os, "fsync", bad_fsync)
+        monkeypatch.setattr(files_mod.os, "fsync", bad_fsync)
     else:
-        real_fdopen = os.fdopen
+        real_open = open
 
-        def half_fdopen(fd, mode="r", *a, **kw):  # noqa: ANN001
-            fh = real_fdopen(fd, mode, *a, **kw)
+        def half_open(path, mode="r", *a, **kw):  # noqa: ANN001
+            fh = real_open(path, mode, *a, **kw)
             real_write = fh.write
 
             class Half:
@@ -124,7 +124,7 @@ def test_failed_artifact_write_leaves_no_partial_file(tmp_path, monkeypatch, sma
                 def __getattr__(self, name):  # noqa: ANN001, ANN204
                     return getattr(fh, name)
             return Half()
-        monkeypatch.setattr(artifact_mod.os, "fdopen", half_fdopen)
+        monkeypatch.setattr(files_mod, "open", half_open, raising=False)  # the writer's only open()
     with pytest.raises(exc):
         small_artifact.save(str(target))
     if existing:

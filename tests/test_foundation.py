@@ -88,7 +88,7 @@ def test_event_input_binned_by_dt() -> None:
     ev = make_events([100, 1500, 1600], [0, 3, 3], [1, 2, 2], [0, 1, 1])
     from snnc.runtime.inputs import to_dense_batch
 
-    dense = to_dense_batch(ev, (2, 4, 4), 1e-3, steps=4)
+    dense = to_dense_batch(ev, (2, 4, 4), 1000, steps=4)
     assert dense.shape == (1, 4, 2, 4, 4)
     assert dense[0, 0, 0, 1, 0] == 1 and dense[0, 1, 1, 2, 3] == 2 and dense.sum() == 3
     res = snnc.Program(art).run(ev, steps=4)

@@ -121,7 +121,7 @@ def test_memoryless_threshold_and_reset_and_input_rules():
 
 def test_options():
     g = integer_model(2)
-    with pytest.raises(InputError, match="unknown Speck option"):
+    with pytest.raises(InputError, match="unknown option"):
         api.compile(g, target="speck", dt_s=1.0, colour="red")
     art = api.compile(g, target="speck", dt_s=1.0, spike_mode="multi", readout=True,
                       layer_to_core={"n1_if": 3, "n4_if": 4, "n7_if": 8})

@@ -366,12 +366,15 @@ class SpikeModeMixin:
     ``reset_mode="subtract"``: a neuron with ``v > v_threshold`` emits
     ``n = min(floor(v / v_threshold), max_spikes_per_step)`` spikes (``n = 1`` when
     ``max_spikes_per_step == 1``) and ``v -= n * v_threshold`` (``v_reset`` unused, must be 0).
-    Set by framework conventions (e.g. Rockpool); a target that cannot run them refuses them.
+    ``v_min`` (None: no floor) bounds ``v`` from below after the reset (sinabs' ``min_v_mem``,
+    Speck's ``threshold_low``). Set by framework conventions and importers (Rockpool files, sinabs
+    modules); a target that cannot run them refuses them.
     """
 
     kind: ClassVar[str]
     reset_mode: str
     max_spikes_per_step: int
+    v_min: Optional[float]
     v_threshold: np.ndarray
     v_reset: np.ndarray
 
@@ -388,6 +391,8 @@ class SpikeModeMixin:
             raise UnsupportedError(f"{self.kind} with max_spikes_per_step={m} needs reset_mode "
                                    "'subtract'", hint="several spikes per step only make sense with "
                                    "reset by subtraction")
+        if self.v_min is not None and not np.isfinite(float(self.v_min)):
+            raise ValueRangeError(f"{self.kind} v_min must be finite or None, found {self.v_min!r}")
         if self.reset_mode == "subtract":
             if np.any(np.asarray(self.v_reset) != 0):
                 raise UnsupportedError(f"{self.kind} with reset by subtraction has v_reset != 0",
@@ -397,8 +402,12 @@ class SpikeModeMixin:
                                       f"found min {np.min(self.v_threshold)}")
 
     def attrs(self) -> Dict[str, Any]:
-        """Return the attributes; the reset mode and spike limit only when not NIR's defaults."""
+        """Return the attributes; the reset mode, spike limit and floor only when not NIR's defaults."""
         out = Node.attrs(self)  # type: ignore[arg-type]
+        if out.get("v_min", 0) is None:
+            del out["v_min"]
+        elif "v_min" in out:
+            out["v_min"] = float(out["v_min"])
         if out.get("reset_mode") == "to_v_reset":
             del out["reset_mode"]
         if out.get("max_spikes_per_step") == 1:
@@ -415,7 +424,8 @@ class SpikeModeMixin:
     def _with_spike_mode(self, d: DiscreteNeuron) -> DiscreteNeuron:
         self._check_spike_mode()
         return dataclasses.replace(d, v_threshold=self.v_threshold, v_reset=self.v_reset,
-                                   reset_mode=self.reset_mode, max_spikes_per_step=int(self.max_spikes_per_step))
+                                   reset_mode=self.reset_mode, max_spikes_per_step=int(self.max_spikes_per_step),
+                                   v_min=None if self.v_min is None else float(self.v_min))
 
 
 @dataclass(eq=False)
@@ -440,6 +450,7 @@ class IF(SpikeModeMixin, I):
     v_reset: np.ndarray = field(default_factory=lambda: np.zeros(1))
     reset_mode: str = "to_v_reset"
     max_spikes_per_step: int = 1
+    v_min: Optional[float] = None
 
     def discrete(self, dt_s: float, method: str) -> DiscreteNeuron:
         """Return ``v' = v + dt r x`` with threshold and reset."""
@@ -471,6 +482,7 @@ class LIF(SpikeModeMixin, LI):
     v_reset: np.ndarray = field(default_factory=lambda: np.zeros(1))
     reset_mode: str = "to_v_reset"
     max_spikes_per_step: int = 1
+    v_min: Optional[float] = None
 
     def discrete(self, dt_s: float, method: str) -> DiscreteNeuron:
         """Return the LI coefficients with threshold and reset."""
@@ -507,6 +519,7 @@ class CubaLIF(SpikeModeMixin, CubaLI):
     v_reset: np.ndarray = field(default_factory=lambda: np.zeros(1))
     reset_mode: str = "to_v_reset"
     max_spikes_per_step: int = 1
+    v_min: Optional[float] = None
 
     def discrete(self, dt_s: float, method: str) -> DiscreteNeuron:
         """Return the CubaLI coefficients with threshold and reset."""

@@ -81,10 +81,12 @@ def to_nir(graph: g.Graph) -> Any:
         for i, part in enumerate(parts):
             pname = name if len(parts) == 1 else f"{name}.{i}_{part.kind.lower()}"
             if getattr(part, "reset_mode", "to_v_reset") != "to_v_reset" or \
-                    int(getattr(part, "max_spikes_per_step", 1)) != 1:
+                    int(getattr(part, "max_spikes_per_step", 1)) != 1 or getattr(part, "v_min", None) is not None:
                 raise UnsupportedError(
-                    f"{part.kind} resets by subtraction with up to {part.max_spikes_per_step} spike(s) per step: "
-                    "NIR can only store reset to v_reset with one spike per step", node=name,
+                    f"{part.kind} resets by {'subtraction' if part.reset_mode == 'subtract' else 'reset to v_reset'}"
+                    f" with up to {part.max_spikes_per_step} spike(s) per step"
+                    + (f" and a floor v_min={part.v_min:g}" if part.v_min is not None else "")
+                    + ": NIR can only store reset to v_reset with one spike per step and no floor", node=name,
                     hint="keep the snnc artifact (cpu target) or re-import the source file with its --framework")
             fn = table.get(part.kind)
             if fn is None:

@@ -54,7 +54,10 @@ def run_pipeline(graph: Graph, passes: Optional[Sequence[Tuple[str, Pass]]] = No
     """Run ``passes`` (default :data:`DEFAULT_PASSES`) in order; write each result to ``dump_ir``."""
     passes = list(DEFAULT_PASSES if passes is None else passes)
     if dump_ir:
-        os.makedirs(dump_ir, exist_ok=True)
+        if os.path.exists(dump_ir) and not os.path.isdir(dump_ir):
+            from snnc.errors import InputError
+
+            raise InputError("--dump-ir path exists and is not a directory", file=dump_ir, hint="give a folder")
         _dump(graph, os.path.join(dump_ir, "00_import.json"))
     for i, (name, fn) in enumerate(passes, start=1):
         log.debug("pass %s", name)
@@ -65,5 +68,6 @@ def run_pipeline(graph: Graph, passes: Optional[Sequence[Tuple[str, Pass]]] = No
 
 
 def _dump(graph: Graph, path: str) -> None:
-    with open(path, "w") as fh:
-        json.dump(describe(graph), fh, indent=1, sort_keys=True, default=str)
+    from snnc.files import write_text
+
+    write_text(path, json.dumps(describe(graph), indent=1, sort_keys=True, default=str), "IR dump")

@@ -72,9 +72,20 @@ class _OmegaSpike(torch.autograd.Function):
         return grad * k * s * (1 - s) * th * torch.cos(th * u) * inside, None, None, None
 
 
+class OmegaSurrogate:
+    """A picklable spike function of an Omega-projected neuron (see module doc)."""
+
+    def __init__(self, theta: float, v_th: float, sharpness: float = 5.0) -> None:
+        self.theta, self.v_th, self.sharpness = float(theta), float(v_th), float(sharpness)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the spikes ``x > 0``, with the Omega surrogate gradient in backward."""
+        return _OmegaSpike.apply(x, self.theta, self.v_th, self.sharpness)
+
+
 def omega_surrogate(theta: float, v_th: float, sharpness: float = 5.0) -> Callable[[torch.Tensor], torch.Tensor]:
     """Return the spike function of an Omega-projected neuron (see module doc)."""
-    return lambda x: _OmegaSpike.apply(x, float(theta), float(v_th), float(sharpness))
+    return OmegaSurrogate(theta, v_th, sharpness)
 
 
 def omega_threshold(theta: float, v_th: float) -> float:

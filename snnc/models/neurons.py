@@ -41,9 +41,23 @@ class _SpikeFn(torch.autograd.Function):
         return grad * sg, None, None
 
 
+class Surrogate:
+    """A picklable spike function: Heaviside forward, surrogate ``kind`` with ``param`` in backward."""
+
+    def __init__(self, kind: str = "fast_sigmoid", param: float = 10.0) -> None:
+        self.kind, self.param = str(kind), float(param)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the spikes ``x > 0`` (float), with the surrogate gradient in backward."""
+        return _SpikeFn.apply(x, self.kind, self.param)
+
+    def __repr__(self) -> str:
+        return f"Surrogate({self.kind!r}, {self.param})"
+
+
 def surrogate(kind: str = "fast_sigmoid", param: float = 10.0) -> Callable[[torch.Tensor], torch.Tensor]:
     """Return a spike function with surrogate ``kind`` ('fast_sigmoid' slope, 'sigmoid' or 'rect' width)."""
-    return lambda x: _SpikeFn.apply(x, kind, param)
+    return Surrogate(kind, param)
 
 
 class SpikingNeuron(nn.Module):

@@ -331,32 +331,29 @@ def evaluate_checkpoint(path: str, limit_val: Optional[int] = None, compiled: bo
 
 
 def _evaluate_deployed(model: Any, val: Any, dt_s: float, target: str, batch_size: int) -> Dict[str, Any]:
-    """Return accuracy on ``target``'s reference simulator and agreement of predictions with the float model."""
+    """Return accuracy on ``target``'s reference simulator and agreement of predictions with the float model.
+
+    The deployed side is :meth:`snnc.Program.evaluate` (the evaluation ``snn-run`` prints): binary
+    inputs where the target takes single spikes, latency padding, no-output samples counted wrong.
+    """
     import torch
 
     import snnc
     from snnc.models.metrics import count_predictions
-    from snnc.targets.base import get_target
 
-    art = snnc.compile(model, target=target, dt_s=dt_s)
-    lat = int(art.manifest["report"].get("latency_steps", 0) or 0)
-    binary = bool(get_target(target).binary_input)
-    prog = snnc.Program(art)
+    prog = snnc.Program(snnc.compile(model, target=target, dt_s=dt_s))
     runner = _sequence_runner(model.double())
-    hits, same, n = 0, 0, 0
+    xs, ys, pf = [], [], []
     for a in range(0, len(val), batch_size):
         x, y = val.batch(np.arange(a, min(a + batch_size, len(val))))
-        xin = (x > 0) if binary else x
-        if lat:
-            xin = np.concatenate([xin, np.zeros((xin.shape[0], lat, *xin.shape[2:]), xin.dtype)], axis=1)
-        pred = prog.run(xin).predictions()
+        xs.append(x)
+        ys.append(np.asarray(y))
         with torch.no_grad():
-            ref = runner(torch.from_numpy(np.asarray(x, dtype=np.float64)))[0].numpy()
-        pf = count_predictions(ref)
-        hits += int((pred == np.asarray(y)).sum())
-        same += int((pred == pf).sum())
-        n += len(y)
-    return {"target": target, "accuracy": hits / n, "predictions_equal_float": same / n, "latency_steps": lat, "n": n}
+            pf.append(count_predictions(runner(torch.from_numpy(np.asarray(x, dtype=np.float64)))[0].numpy()))
+    ev = prog.evaluate(np.concatenate(xs), np.concatenate(ys), batch_size=batch_size)
+    same = float(np.mean(ev.predictions == np.concatenate(pf)))
+    return {"target": target, "accuracy": ev.accuracy, "predictions_equal_float": same,
+            "latency_steps": ev.latency_steps, "n": ev.n, "silent": ev.silent}
 
 
 # --------------------------------------------------------------------------- training
@@ -367,8 +364,20 @@ def cosine_lr(base_lr: float, epoch: int, epochs: int) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``snn-train`` argument parser."""
-    p = argparse.ArgumentParser(prog="snn-train", description="Train an snnc zoo model and write an snnc checkpoint.")
-    p.add_argument("model", help="zoo model name (snnc.models.zoo.names())")
+    from snnc.models.zoo import names, recipe
+
+    zoo = "\n".join(f"  {n:24s} data {recipe(n)['data']}, {recipe(n)['dt_us'] / 1000:g} ms x {recipe(n)['n_steps']} steps"
+                    for n in names())
+    p = argparse.ArgumentParser(
+        prog="snn-train", description="Train an snnc zoo model and write an snnc checkpoint.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  snn-train nmnist_cnn --out nmnist_cnn.pt                 # the recipe: data, dt, steps, epochs\n"
+               "  snn-train speck_cnn --epochs 3 --limit-train 200 --out quick.pt\n"
+               "  torchrun --nproc_per_node 2 -m snnc.models.train nmnist_mlp --out mlp.pt   # data-parallel\n"
+               "  snn-compile nmnist_cnn.pt --target loihi                 # then compile: the checkpoint's dt\n\n"
+               "zoo models (recipe):\n" + zoo)
+    p.add_argument("model", help="zoo model name (listed below)")
     p.add_argument("--data", choices=DATASETS, default=None, help="data set (default: the model's recipe)")
     p.add_argument("--epochs", type=int, default=None, help="number of epochs (total, also when resuming)")
     p.add_argument("--out", required=True, help="checkpoint path (.pt), rewritten after every epoch")
@@ -458,8 +467,10 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     from torch.utils.data import DistributedSampler
     from tqdm.auto import tqdm
 
+    from snnc.files import atomic_target, check_output_path
     from snnc.models.checkpoint import save_checkpoint
 
+    check_output_path(args.out, "checkpoint")  # before any training: a bad --out fails now, not after an hour
     torch.set_num_threads(max(1, int(args.threads)))
     if args.device == "auto":
         kind = "cuda" if torch.cuda.is_available() else "cpu"
@@ -574,10 +585,10 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
                      "command": command, "torch": str(torch.__version__), "device": str(device)}
             model_cpu_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             save_checkpoint(args.out, args.model, kwargs, model, extra)
-            torch.save({"model": model_cpu_state, "optimizer": opt.state_dict(),
-                        "epoch": epoch + 1, "history": history, "train_seconds": train_seconds,
-                        "torch_rng": torch.get_rng_state()}, resume_path + ".part")
-            os.replace(resume_path + ".part", resume_path)
+            with atomic_target(resume_path, "resume file") as tmp:
+                torch.save({"model": model_cpu_state, "optimizer": opt.state_dict(),
+                            "epoch": epoch + 1, "history": history, "train_seconds": train_seconds,
+                            "torch_rng": torch.get_rng_state()}, tmp)
     if dist.rank == 0 and not args.keep_resume and os.path.exists(resume_path):
         os.remove(resume_path)
     if dist.active:

@@ -287,9 +287,9 @@ def write_artifact_nir(artifact_or_path: Any, path: str) -> str:
     """Write :func:`export_artifact_nir`'s graph to ``path`` atomically (temp file + rename); return it."""
     import nir
 
-    from snnc.artifact import atomic_target
+    from snnc.files import atomic_target
 
     graph = export_artifact_nir(artifact_or_path)
-    with atomic_target(path) as tmp:
+    with atomic_target(path, "NIR file") as tmp:
         nir.write(tmp, graph)
     return path

@@ -17,31 +17,37 @@ def is_event_array(a: Any) -> bool:
         ("t_us" in a.dtype.names or "t" in a.dtype.names)
 
 
-def _bin(events: np.ndarray, dt_s: float, shape: Tuple[int, ...], steps: Optional[int],
-         mode: str = "count") -> np.ndarray:
+def _bin(events: np.ndarray, bin_us: Optional[int], shape: Tuple[int, ...], steps: Optional[int],
+         mode: str = "count", source: str = "") -> np.ndarray:
     from snnc.models.data.events import events_to_dense
 
     if len(shape) != 3:
         raise ShapeError(f"event input needs a (polarity, H, W) input shape, the model takes {tuple(shape)}",
                          hint="feed a dense array instead")
-    dt_us = int(round(dt_s * 1e6))
-    if dt_us < 1 or abs(dt_us - dt_s * 1e6) > 1e-6:
-        raise InputError(f"dt {dt_s} s is not a whole number of microseconds; events cannot be binned by it")
-    return events_to_dense(events, dt_us, shape, steps, mode=mode, dtype=np.float32)
+    if bin_us is None:
+        raise InputError(f"event input needs a bin width, and this program has none ({source})",
+                         hint="compile with --bin-us MICROSECONDS (e.g. --bin-us 1000 for 1 ms count frames), "
+                              "or pass bin_us= to Program.run")
+    if int(bin_us) < 1:
+        raise InputError(f"bin width must be >= 1 us, found {bin_us}")
+    return events_to_dense(events, int(bin_us), shape, steps, mode=mode, dtype=np.float32)
 
 
-def to_dense_batch(inputs: Any, input_shape: Sequence[int], dt_s: float, steps: Optional[int] = None,
-                   mode: str = "count") -> np.ndarray:
+def to_dense_batch(inputs: Any, input_shape: Sequence[int], bin_us: Optional[int], steps: Optional[int] = None,
+                   mode: str = "count", source: str = "") -> np.ndarray:
     """Return inputs as a float array (batch, T, *input_shape) from dense arrays or event lists.
 
-    Event lists are binned by ``dt_s``; ``mode="binary"`` (for targets whose inputs are single
-    spikes) marks a pixel once however many events fall into its bin.
+    Event lists are cut into bins of ``bin_us`` microseconds; ``mode="binary"`` (for targets whose
+    inputs are single spikes) marks a pixel once however many events fall into its bin.
     """
     shape = tuple(int(s) for s in input_shape)
     if is_event_array(inputs):
         inputs = [inputs]
     if isinstance(inputs, (list, tuple)) and inputs and is_event_array(inputs[0]):
-        dense = [_bin(e, dt_s, shape, steps, mode) for e in inputs]
+        empty = [i for i, e in enumerate(inputs) if e.size == 0]
+        if empty:
+            raise InputError(f"event list {empty[0]} holds no event", hint="leave empty recordings out")
+        dense = [_bin(e, bin_us, shape, steps, mode, source) for e in inputs]
         T = max(d.shape[0] for d in dense)
         out = np.zeros((len(dense), T) + shape, dtype=np.float32)
         for i, d in enumerate(dense):
@@ -54,7 +60,14 @@ def to_dense_batch(inputs: Any, input_shape: Sequence[int], dt_s: float, steps: 
             inputs = inputs.detach().cpu().numpy()
     except ImportError:  # pragma: no cover
         pass
-    a = np.asarray(inputs)
+    try:
+        a = np.asarray(inputs)
+    except ValueError as e:  # a ragged list (samples of different lengths or shapes)
+        raise InputError(f"inputs of different shapes cannot form one batch ({str(e).splitlines()[0]})",
+                         hint="pad the samples to one length, or give event lists, or use Program.evaluate") from None
+    if a.dtype == object:
+        raise InputError("inputs of different shapes cannot form one batch",
+                         hint="pad the samples to one length, or give event lists, or use Program.evaluate")
     if a.dtype.kind not in "biuf":
         raise InputError(f"input has dtype {a.dtype}; expected numbers or an event list")
     if a.ndim == len(shape) + 1:
@@ -66,7 +79,16 @@ def to_dense_batch(inputs: Any, input_shape: Sequence[int], dt_s: float, steps: 
             raise ShapeError(f"input has shape {a.shape}; expected (batch, T, {', '.join(map(str, shape))})")
     if not np.all(np.isfinite(a)):
         raise InputError("input contains NaN or inf")
+    check_batch(a)
     return a
+
+
+def check_batch(x: np.ndarray) -> None:
+    """Raise :class:`InputError` for a batch without samples or without time steps."""
+    if x.shape[0] == 0:
+        raise InputError("the input batch holds no sample", hint="give at least one sample")
+    if x.ndim > 1 and x.shape[1] == 0:
+        raise InputError("the input has zero time steps", hint="give at least one step per sample")
 
 
 def load_input_file(path: str) -> Any:

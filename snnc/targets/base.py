@@ -18,7 +18,7 @@ import numpy as np
 
 from snnc.compiler.graph import Graph
 from snnc.compiler.pipeline import DEFAULT_PASSES, Pass
-from snnc.errors import BackendUnavailableError, UnsupportedError, Violation
+from snnc.errors import BackendUnavailableError, InputError, UnsupportedError, Violation
 from snnc.runtime.result import Result
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,32 @@ class Target(ABC):
     backends: ClassVar[Tuple[str, ...]] = ("sim",)
     #: True when inputs are single spikes per step: event lists are then binned in binary mode.
     binary_input: ClassVar[bool] = False
+    #: The target's ``-O KEY=VALUE`` options: key -> one-line help (unknown keys are refused).
+    option_help: ClassVar[Dict[str, str]] = {}
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        """Raise :class:`InputError` for any option key this target does not know (with the known ones)."""
+        import difflib
+
+        unknown = sorted(set(options) - set(self.option_help))
+        if not unknown:
+            return
+        generic = {"dt": "dt_s", "timestep": "dt_s", "time_step": "dt_s", "bin": "bin_us", "binwidth": "bin_us"}
+        tips = []
+        for k in unknown:
+            near = difflib.get_close_matches(k, list(self.option_help) + ["dt_s", "method", "bin_us", "framework"], 1)
+            alias = generic.get(k.lower().replace("-", "_"))
+            if alias or near:
+                tips.append(f"'{k}': did you mean '{alias or near[0]}'?")
+        known = ", ".join(sorted(self.option_help)) or "none"
+        raise InputError(f"unknown option(s) {', '.join(repr(k) for k in unknown)} for target '{self.name}'",
+                         hint=" ".join(tips + [f"options of '{self.name}': {known}; common arguments: dt_s, method, "
+                                               "bin_us, framework, input_shape, model_name, factory"]))
+
+    def layer_summary(self, report: Mapping[str, Any], neurons: Mapping[str, int]) -> Dict[str, Dict[str, Any]]:
+        """Return per-layer chip facts from a compile ``report`` (resource use against its limit, weights
+        rounded to zero, latency in steps) for the summary ``snn-compile`` prints; ``neurons`` per layer."""
+        return {}
 
     def passes(self) -> List[Tuple[str, Pass]]:
         """Return the compiler passes this target needs, in order."""
@@ -83,6 +109,8 @@ class Target(ABC):
     def run(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
             backend: str = "sim", record: bool = False) -> Result:
         """Run on ``backend``: ``"sim"`` is the reference simulator, others go to :meth:`run_backend`."""
+        if self.binary_input:
+            check_binary_input(inputs, self.name)
         if backend == "sim":
             return self.simulate(payload, manifest, inputs, record=record)
         if backend not in self.backends:
@@ -94,6 +122,18 @@ class Target(ABC):
                     inputs: np.ndarray, record: bool) -> Result:
         """Run on a non-simulator backend listed in :attr:`backends` (targets that have one override this)."""
         raise BackendUnavailableError(f"target '{self.name}' does not implement backend '{backend}'")
+
+
+def check_binary_input(inputs: np.ndarray, target: str) -> None:
+    """Raise :class:`InputError` unless every input value is 0 or 1 (targets that take single spikes)."""
+    x = np.asarray(inputs)
+    if x.size and x.dtype != bool and not np.all((x == 0) | (x == 1)):
+        vals = np.unique(x[(x != 0) & (x != 1)])[:5]
+        raise InputError(f"target '{target}' takes single spikes (0 or 1 per input per step); the input holds "
+                         f"{int(np.count_nonzero((x != 0) & (x != 1)))} other value(s), e.g. "
+                         f"{', '.join(f'{v:g}' for v in vals)}",
+                         hint="give event lists (binned one spike per bin), or clip a count array with "
+                              "(x > 0); snn-run --input does this for you with a note")
 
 
 _REGISTRY: Dict[str, Type[Target]] = {}

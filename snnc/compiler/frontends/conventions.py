@@ -22,12 +22,17 @@ nir 1.0.8 (see ``tests/test_interop_*.py``):
     ``v' = v + x`` integrator (NIR's ``dv/dt = r x`` needs ``r = 1/dt``), and ``CubaLIF`` with
     ``w_in = 1`` for its ``i' = i + x`` current jump (NIR needs ``w_in = tau_syn/dt``).
     :func:`adapt` undoes all three for the export time step ``dt`` (default 1e-3 s).
-``sinabs``  dt = 1 (one step), exact integration. sinabs' ``IAF``/``LIF`` are discrete per-step
-    models with ``tau`` in steps (``LIF``: ``v' = exp(-1/tau) v + (1-exp(-1/tau)) x``); its
-    exporter passes ``tau`` through with ``r = 1``, which is exactly NIR's ODE integrated over
-    one unit of time. Lossy: sinabs' default ``MultiSpike``/``MembraneSubtract`` (use
-    ``SingleSpike`` and ``MembraneReset``) and ``norm_input=False``; sinabs spikes at
-    ``v >= threshold``, NIR at ``v > threshold``. sinabs 3.1.3 exports with nir 1.0.8 when the
+``sinabs``  dt = 1 (one step), exact integration; one step is a unit of time, not seconds, so
+    event input needs its own bin width (``--bin-us``). sinabs' ``IAF``/``LIF`` are discrete
+    per-step models with ``tau`` in steps (``LIF``: ``v' = exp(-1/tau) v + (1-exp(-1/tau)) x``);
+    its exporter passes ``tau`` through with ``r = 1``, which is exactly NIR's ODE integrated over
+    one unit of time. The file stores no spike or reset function: :func:`adapt` reads IF and LIF
+    as ``sinabs.from_nir`` does (``MultiSpike``, ``MembraneSubtract``, IF floor ``min_v_mem =
+    -v_threshold``), so a file compiles to what sinabs itself simulates from it (``from_nir``
+    also drops a LIF's input normalisation, which snnc keeps as the file's ``r`` says). For NIR's
+    own semantics (one spike, reset to ``v_reset``: the variant Loihi takes) compile with
+    ``--dt 1 --method exact`` instead. A sinabs *module* carries its own settings. sinabs spikes
+    at ``v >= threshold``, NIR at ``v > threshold``. sinabs 3.1.3 exports with nir 1.0.8 when the
     model has run once on ``(batch, time, ...)`` data before ``to_nir``.
 ``spikingjelly``  dt = 1e-4 s (its exporter's default ``dt``), forward Euler. SpikingJelly 2.0's
     ``export_to_nir`` writes ``LIF(tau = tau_steps*dt, r = 1)`` and ``IF(r = 1/dt)``, whose Euler
@@ -74,18 +79,23 @@ class Convention:
     method: str
     needs_adapt: bool
     summary: str
+    #: False where the framework's models are discrete in steps (its "dt" is the exporter's
+    #: notional one): event input then needs its own bin width (``--bin-us``).
+    physical_dt: bool = True
 
 
 #: The known frameworks (lower-case names).
 CONVENTIONS: Dict[str, Convention] = {
     "snntorch": Convention("snntorch", 1e-4, "euler", False,
-                           "tau = dt/(1-beta), r = tau/dt with dt = 1e-4 s; reset mechanism not stored"),
+                           "tau = dt/(1-beta), r = tau/dt with dt = 1e-4 s; reset mechanism not stored",
+                           physical_dt=False),
     "norse": Convention("norse", 1e-3, "euler", True,
                         "to_nir writes tau = dt*tau, IF r = 1 (v' = v + x), CubaLIF w_in = 1 (i' = i + x)"),
-    "sinabs": Convention("sinabs", 1.0, "exact", False,
-                         "tau passed through in steps, r = 1: one step is one unit of time"),
+    "sinabs": Convention("sinabs", 1.0, "exact", True,
+                         "tau passed through in steps, r = 1: one step is one unit of time; read as sinabs.from_nir "
+                         "does: MultiSpike, MembraneSubtract, IF floor min_v_mem = -v_threshold", physical_dt=False),
     "spikingjelly": Convention("spikingjelly", 1e-4, "euler", False,
-                               "export_to_nir(dt=1e-4) writes tau = tau_steps*dt, IF r = 1/dt"),
+                               "export_to_nir(dt=1e-4) writes tau = tau_steps*dt, IF r = 1/dt", physical_dt=False),
     "rockpool": Convention("rockpool", 1e-3, "exact", True,
                            "to_nir writes r = tau_mem exp(-dt/tau_mem)/dt, w_in = 1; LIFTorch resets by "
                            "subtraction with up to max_spikes_per_dt spikes per step"),
@@ -111,6 +121,48 @@ def convention(name: str) -> Tuple[float, str]:
     """Return ``(dt_s, method)`` that reproduce framework ``name``'s own simulation of its NIR files."""
     c = _lookup(name)
     return c.dt_s, c.method
+
+
+def lookup(name: str) -> Convention:
+    """Return the :class:`Convention` of framework ``name`` (case and ``-``/``_`` ignored)."""
+    return _lookup(name)
+
+
+def _close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-5) -> bool:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return bool(np.all(np.abs(a - b) <= rtol * np.maximum(np.abs(a), np.abs(b))))
+
+
+def detect_convention(graph: g.Graph) -> Tuple[Optional[str], str]:
+    """Return ``(framework, evidence)`` when the neuron parameters identify an exporter with certainty.
+
+    Only exact parameter relations count, never magnitudes: snnTorch writes ``r = tau/dt`` (and
+    ``w_in = tau_syn/dt``) at ``dt = 1e-4`` s for every neuron; Rockpool writes CubaLIF/LIF with
+    ``w_in = 1`` and an ``r`` from which one common ``dt`` reads back (``r = tau exp(-dt/tau)/dt``).
+    ``(None, why)`` otherwise (e.g. IF nodes with ``r = 1`` fit sinabs and Norse alike).
+    """
+    neurons = [(n, x) for n, x in graph.nodes.items() if isinstance(x, (g.LI, g.CubaLI))]
+    if not neurons:
+        return None, "no leaky neuron whose parameters could identify an exporter"
+    dt = CONVENTIONS["snntorch"].dt_s
+    snn = all(_close(x.r * dt, x.tau_mem if isinstance(x, g.CubaLI) else x.tau)
+              and (not isinstance(x, g.CubaLI) or _close(x.w_in * dt, x.tau_syn)) for _, x in neurons)
+    if snn:
+        return "snntorch", (f"every neuron has r = tau/dt (and w_in = tau_syn/dt) at dt = {dt:g} s, "
+                            f"as snnTorch's exporter writes ({len(neurons)} neuron node(s))")
+    rp = [(n, x) for n, x in neurons if isinstance(x, (g.CubaLIF, g.LIF))]
+    if rp and len(rp) == len(neurons) and all(_close(getattr(x, "w_in", np.ones(1)), np.ones(1)) for _, x in rp):
+        try:
+            dts = np.concatenate([rockpool_dt_s(x.tau_mem if isinstance(x, g.CubaLI) else x.tau, x.r).reshape(-1)
+                                  for _, x in rp])
+        except ValueRangeError:
+            dts = np.array([np.nan])
+        want = CONVENTIONS["rockpool"].dt_s
+        if np.all(np.isfinite(dts)) and _close(dts, np.full_like(dts, want), _DT_RTOL) \
+                and not _close(np.concatenate([np.asarray(x.r).reshape(-1) for _, x in rp]), 1.0):
+            return "rockpool", (f"every neuron has w_in = 1 and r = tau exp(-dt/tau)/dt with dt = {want:g} s, "
+                                "as Rockpool's to_nir writes")
+    return None, "the neuron parameters match no exporter's convention exactly"
 
 
 def framework_names() -> Tuple[str, ...]:
@@ -184,6 +236,39 @@ def _adapt_rockpool(out: g.Graph, dt: float, max_spikes_per_step: int) -> None:
                          "reproduced")
 
 
+#: sinabs' ``MultiSpike`` has no limit; snnc's neurons need one: more spikes than any state reaches.
+SINABS_MAX_SPIKES = 2 ** 16
+
+
+def _adapt_sinabs(out: g.Graph) -> None:
+    """Read spiking neurons as ``sinabs.from_nir`` does (sinabs 3.1.3): the semantics sinabs gives the file.
+
+    ``IF`` -> ``IAFSqueeze(spike_threshold=v_threshold, min_v_mem=-v_threshold)``, ``LIF`` ->
+    ``LIFSqueeze(min_v_mem=None)``, both with sinabs' defaults ``MultiSpike`` and
+    ``MembraneSubtract``. A sinabs *module* (``snn-compile model.pt``) carries its own settings instead.
+    """
+    for n, node in list(out.nodes.items()):
+        if not isinstance(node, (g.IF, g.LIF)) or isinstance(node, g.CubaLIF):
+            continue
+        changes: Dict[str, object] = {"reset_mode": "subtract", "max_spikes_per_step": SINABS_MAX_SPIKES}
+        if np.any(np.asarray(node.v_reset) != 0):
+            raise UnsupportedError(f"sinabs convention: {node.kind} with v_reset != 0 (sinabs subtracts the "
+                                   "threshold)", node=n, hint="give --dt 1 --method exact instead of --framework "
+                                                              "sinabs to keep NIR's reset to v_reset")
+        thr = np.asarray(node.v_threshold, dtype=np.float64).reshape(-1)
+        floor = ""
+        if isinstance(node, g.IF):
+            if np.all(thr == thr[0]):
+                changes["v_min"] = -float(thr[0])
+                floor = f", floor v_min = -v_threshold = {-float(thr[0]):g}"
+            else:
+                raise UnsupportedError("sinabs convention: IF with per-neuron thresholds (sinabs' floor "
+                                       "min_v_mem = -v_threshold is per neuron)", node=n,
+                                       hint="give --dt 1 --method exact instead of --framework sinabs")
+        out.nodes[n] = node.replace(**changes)
+        out.notes.append(f"{n}: sinabs convention (as sinabs.from_nir reads it): MultiSpike, MembraneSubtract{floor}")
+
+
 def adapt(graph: g.Graph, name: str, export_dt_s: float = 0.0,
           max_spikes_per_step: Optional[int] = None) -> g.Graph:
     """Return a copy of ``graph`` with framework ``name``'s exporter quirks undone (noted in ``notes``).
@@ -207,6 +292,9 @@ def adapt(graph: g.Graph, name: str, export_dt_s: float = 0.0,
             raise ValueRangeError(f"max_spikes_per_step must be an integer >= 1, found {m!r}")
         _adapt_rockpool(out, dt, int(m))
         return out
+    if c.name == "sinabs":
+        _adapt_sinabs(out)
+        return out
     if c.name == "norse":
         for n, node in list(out.nodes.items()):
             if isinstance(node, g.CubaLIF) or isinstance(node, g.CubaLI):
@@ -223,5 +311,5 @@ def adapt(graph: g.Graph, name: str, export_dt_s: float = 0.0,
     return out
 
 
-__all__ = ["Convention", "CONVENTIONS", "convention", "adapt", "framework_names", "rockpool_dt_s",
-           "ROCKPOOL_MAX_SPIKES_PER_DT"]
+__all__ = ["Convention", "CONVENTIONS", "convention", "lookup", "detect_convention", "adapt", "framework_names",
+           "rockpool_dt_s", "ROCKPOOL_MAX_SPIKES_PER_DT"]

@@ -149,6 +149,38 @@ def _type_name(v: Any) -> Optional[str]:
     return v if isinstance(v, str) else None
 
 
+def _edge_pairs(d: Dict[str, Any]) -> List[Tuple[str, str]]:
+    try:
+        pairs = np.asarray(d.get("edges") if d.get("edges") is not None else np.zeros((0, 2), dtype=str))
+        return [(str(_s(a)), str(_s(b))) for a, b in pairs.reshape(-1, 2)] if pairs.size else []
+    except (ValueError, TypeError):
+        return []  # reported with its reason where the edges are read
+
+
+def _edge_name_repairs(d: Dict[str, Any], nodes: Dict[str, Any], prefix: str, source: str,
+                       graph: g.Graph) -> Dict[str, str]:
+    """Return ``{node key: edge name}`` where a graph's edges name its one unreferenced node otherwise.
+
+    snnTorch's recurrent exporters write a subgraph whose neuron node is keyed by the parent's name
+    (``lif1/nodes/lif1``) while its edges call it ``lif``: with exactly one unknown edge name and
+    exactly one node no edge mentions, the intent is clear and the node takes the edge's name.
+    """
+    pairs = _edge_pairs(d)
+    named = {x for pair in pairs for x in pair}
+    unknown = sorted(named - set(nodes))
+    if len(unknown) != 1:
+        return {}
+    io = ("Input", "Output")
+    unused = [k for k in nodes if k not in named and isinstance(nodes[k], dict)
+              and _type_name(nodes[k].get("type")) not in io]
+    if len(unused) != 1 or unknown[0] in nodes:
+        return {}
+    graph.notes.append(f"{prefix}{unused[0]}: renamed to '{prefix}{unknown[0]}', the name this graph's edges use "
+                       f"for it (its only unreferenced node; snnTorch's recurrent exporter writes such files)")
+    log.info("NIR import: node %s%s renamed to %s%s to match the edges", prefix, unused[0], prefix, unknown[0])
+    return {unused[0]: unknown[0]}
+
+
 def _flatten_into(d: Dict[str, Any], prefix: str, graph: g.Graph, source: str,
                   passthrough: List[str]) -> Tuple[List[str], List[str]]:
     """Add the (possibly nested) NIR graph dict ``d`` to ``graph``; return its inputs and outputs."""
@@ -158,9 +190,10 @@ def _flatten_into(d: Dict[str, Any], prefix: str, graph: g.Graph, source: str,
     ins: List[str] = []
     outs: List[str] = []
     sub_io: Dict[str, Tuple[List[str], List[str]]] = {}
+    renames = _edge_name_repairs(d, nodes, prefix, source, graph)
     for key in sorted(nodes):
         nd = nodes[key]
-        name = f"{prefix}{key}"
+        name = f"{prefix}{renames.get(key, key)}"
         typ = _type_name(nd.get("type")) if isinstance(nd, dict) else None
         if typ == "NIRGraph":
             sub_io[key] = _flatten_into(nd, f"{name}.", graph, source, passthrough)

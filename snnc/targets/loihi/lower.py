@@ -52,7 +52,16 @@ from snnc.targets.loihi.quantize import QuantReport, quantize_layer
 
 log = logging.getLogger(__name__)
 
-KNOWN_OPTIONS = ("min_weight_bits", "netx", "validate", "validate_samples", "validate_batch", "validate_steps")
+#: The Loihi target's ``-O`` options and their one-line help.
+OPTION_HELP = {
+    "min_weight_bits": "fewest weight bits before a dense layer may use a negative weight exponent (default 6)",
+    "netx": "true (default): also write a lava-dl netx .net file when the network is expressible",
+    "validate": "'nmnist': report float vs Loihi accuracy on the held-out N-MNIST split",
+    "validate_samples": "with validate: first N samples of the split (default all)",
+    "validate_batch": "with validate: batch size (default 50)",
+    "validate_steps": "with validate: steps per sample (default 300 ms / dt)",
+}
+KNOWN_OPTIONS = tuple(OPTION_HELP)
 
 
 @dataclass

@@ -64,12 +64,16 @@ def rule_reset_to_zero(name: str, neuron: Node) -> List[Violation]:
     """Loihi's LIF resets v to 0 after a spike and emits at most one spike per step."""
     mode = getattr(neuron, "reset_mode", "to_v_reset")
     max_spikes = int(getattr(neuron, "max_spikes_per_step", 1))
-    if mode != "to_v_reset" or max_spikes != 1:
-        found = f"reset_mode={mode!r}, max_spikes_per_step={max_spikes}"
-        return [Violation("loihi.neuron.reset", name, found, "reset to v_reset = 0, 1 spike per step",
-                          "Lava's LIF sets v = 0 after one spike; a reset-by-subtraction / multi-spike "
-                          "model (e.g. Rockpool's LIFTorch) runs on the cpu target only: retrain with "
-                          "reset to zero and one spike per step")]
+    v_min = getattr(neuron, "v_min", None)
+    if mode != "to_v_reset" or max_spikes != 1 or v_min is not None:
+        found = f"reset_mode={mode!r}, max_spikes_per_step={max_spikes}" + \
+            (f", floor v_min={v_min:g}" if v_min is not None else "")
+        return [Violation("loihi.neuron.reset", name, found, "reset to v_reset = 0, 1 spike per step, no floor",
+                          "Lava's LIF sets v = 0 after one spike and has no membrane floor. A sinabs NIR file: "
+                          "compile with --dt 1 --method exact instead of --framework sinabs (NIR's reset to "
+                          "zero, the deployable variant); a sinabs module: build it with SingleSpike, "
+                          "MembraneReset and min_v_mem=None; Rockpool's LIFTorch runs on the cpu target only. "
+                          "Or retrain with reset to zero and one spike per step")]
     reset = getattr(neuron, "v_reset", None)
     if reset is not None and np.any(np.asarray(reset) != 0):
         return [Violation("loihi.neuron.reset", name, f"v_reset in [{np.min(reset)}, {np.max(reset)}]", "0",

@@ -21,7 +21,7 @@ from snnc.errors import ArtifactError, RuleViolationError, SnncError, Violation
 from snnc.runtime.result import Result
 from snnc.targets.base import CompileOptions, Lowered, Target
 from snnc.targets.loihi import rules
-from snnc.targets.loihi.lower import lower_graph
+from snnc.targets.loihi.lower import OPTION_HELP, lower_graph
 from snnc.targets.loihi.network import LoihiNetwork
 
 NET_PREFIX = "loihi/network/"
@@ -65,6 +65,18 @@ class LoihiTarget(Target):
     description = "Intel Loihi 2 (Lava fixed_pt CUBA LIF; bit-exact reference simulator, Lava backend)"
     backends = ("sim", "lava")
     binary_input = True
+    option_help = OPTION_HELP
+
+    def layer_summary(self, report: Mapping[str, Any], neurons: Mapping[str, int]) -> Dict[str, Dict[str, Any]]:
+        """Per layer: estimated cores (of one chip's), weights rounded to zero, weight bits, lag in steps."""
+        out: Dict[str, Dict[str, Any]] = {}
+        lag = report.get("layer_lag_steps", {})
+        for name, q in report.get("quantization", {}).items():
+            cores = -(-int(neurons.get(name, 0)) // rules.NEURONS_PER_CORE)
+            out[name] = {"resource": f"{cores} core(s) of {rules.CORES_PER_CHIP}",
+                         "rounded_to_zero": int(q.get("weights_rounded_to_zero", 0)),
+                         "weight_bits": q.get("weight_bits_used"), "latency_steps": lag.get(name)}
+        return out
 
     def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
         """Return every model and hardware rule the graph breaks on Loihi 2."""

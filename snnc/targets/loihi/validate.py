@@ -55,7 +55,8 @@ def nmnist_validation_set(dt_s: float, n_steps: Optional[int] = None, samples: O
 def validate_accuracy(graph: Graph, net: LoihiNetwork, run: Mapping[str, Any], dt_s: float, method: str,
                       extra: Mapping[str, Any]) -> Dict[str, Any]:
     """Return the accuracy section of the report (see module doc)."""
-    from snnc.models.metrics import accuracy, count_predictions
+    from snnc.runtime.evaluate import array_batches, evaluate_batches
+    from snnc.runtime.result import Result
     from snnc.targets.cpu.simulator import GraphSimulator
     from snnc.targets.loihi.general import simulate_any
     from snnc.targets.loihi.simulator import LoihiSimulator
@@ -74,21 +75,16 @@ def validate_accuracy(graph: Graph, net: LoihiNetwork, run: Mapping[str, Any], d
     lat = int(run.get("latency_steps", 0))
     out_layer = int(run["output_layer"])
     scale = run.get("readout_scale")
-    p_count, p_bin, p_loihi = [], [], []
-    agree = 0
-    for a in range(0, len(y), batch):
-        xb = x[a:a + batch]
-        xbin = (xb > 0)
-        p_count.append(count_predictions(fsim.run(xb.astype(np.float64)).output))
-        p_bin.append(count_predictions(fsim.run(xbin.astype(np.float64)).output))
-        pad = np.concatenate([xbin, np.zeros((xbin.shape[0], lat) + xbin.shape[2:], dtype=bool)], axis=1)
-        res = simulate_any(net, pad, sim=lsim)
-        out = res.v[out_layer] / float(scale) if scale else res.spikes[out_layer]
-        p_loihi.append(count_predictions(out))
-        agree += int(np.sum(p_loihi[-1] == p_bin[-1]))
-    acc_count = accuracy(np.concatenate(p_count), y)
-    acc_bin = accuracy(np.concatenate(p_bin), y)
-    acc_loihi = accuracy(np.concatenate(p_loihi), y)
+
+    def loihi(xb: np.ndarray) -> Result:
+        res = simulate_any(net, xb > 0, sim=lsim)
+        return Result(output=res.v[out_layer] / float(scale) if scale else res.spikes[out_layer])
+
+    ev_count = evaluate_batches(lambda xb: fsim.run(xb.astype(np.float64)), array_batches(x, batch), y)
+    ev_bin = evaluate_batches(lambda xb: fsim.run((xb > 0).astype(np.float64)), array_batches(x, batch), y)
+    ev_loihi = evaluate_batches(loihi, array_batches(x, batch), y, latency_steps=lat)
+    acc_count, acc_bin, acc_loihi = float(ev_count.accuracy), float(ev_bin.accuracy), float(ev_loihi.accuracy)
+    agree = int(np.sum(ev_loihi.predictions == ev_bin.predictions))
     gap = 100.0 * (acc_count - acc_loihi)
     rep: Dict[str, Any] = {
         "data": f"{name}: NMNISTSmall().split(0.2, seed=0)[1], {len(y)} samples, {data['n_steps']} steps of "

@@ -69,6 +69,9 @@ READOUT_DESTINATION = 12
 #: per bin, the chip's behaviour when many events arrive within a bin) and ``SingleSpike``
 #: ("single", at most one spike per bin, NIR's semantics).
 SPIKE_MODES: tuple[str, ...] = ("multi", "single")
+#: A neuron's spike limit from which "multi" holds: a 16-bit state over a threshold >= 1 cannot
+#: emit more spikes in one step (sinabs' MultiSpike has no limit; snnc marks it 2**16).
+UNCAPPED_SPIKES = 2 ** 16
 #: DVS input pooling sizes allowed per axis.
 ALLOWED_DVS_POOLING: tuple[int, ...] = (1, 2, 4)
 

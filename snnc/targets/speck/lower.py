@@ -23,6 +23,7 @@ membrane; default: the 16-bit minimum), ``strict_threshold`` (default True), ``r
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
@@ -83,6 +84,7 @@ class LoweringResult:
     notes: list[str] = field(default_factory=list)
     output_layer: str = ""
     output_shape: tuple[int, ...] = ()
+    spike_mode: str = "single"
 
 
 @dataclass
@@ -99,6 +101,7 @@ class _Parsed:
     gain: np.ndarray
     v_threshold: float
     return_to_zero: bool
+    v_low: Optional[float] = None
 
 
 def _as3(shape: tuple[int, ...]) -> Optional[tuple[int, int, int]]:
@@ -128,7 +131,7 @@ def _neuron_violations(name: str, neuron: Optional[Node]) -> list[Violation]:
     if isinstance(neuron, Threshold):
         return rules.rule_memoryless_threshold(name, neuron.kind)
     if isinstance(neuron, IF):
-        return rules.rule_reset_mode(name, neuron)
+        return []  # its reset and spike mode: _neuron_modes (network-wide on Speck)
     out = []
     tau = getattr(neuron, "tau", getattr(neuron, "tau_mem", None))
     if tau is not None:
@@ -224,15 +227,44 @@ def _parse_layer(name: str, layer: Layer, in_shape: tuple[int, ...], dt_s: float
             out += rules.rule_reset(name, v_reset if v_reset is not None else float("nan"))
     if out:
         return None, out
+    v_min = getattr(neuron, "v_min", None)
     return _Parsed(name, (pool[0], pool[1]), pooled, weight, bias, (int(stride[0]), int(stride[1])),
-                   (int(padding[0]), int(padding[1])), gain, float(thr), rtz), []
+                   (int(padding[0]), int(padding[1])), gain, float(thr), rtz,
+                   opts.v_low if v_min is None else float(v_min)), []
+
+
+def _neuron_modes(graph: Graph, opts: SpeckOptions, extra: Mapping[str, Any]
+                  ) -> tuple[SpeckOptions, list[Violation], list[str]]:
+    """Take the reset and spike mode the IF neurons carry (sinabs modules and files) as the network's.
+
+    Speck has one reset (``return_to_zero``) per core and one spike model per simulation; neurons
+    that reset by subtraction or fire several spikes per step (sinabs' ``MembraneSubtract`` /
+    ``MultiSpike``) set ``reset=subtract`` / ``spike_mode=multi`` unless ``-O`` says otherwise.
+    """
+    modes: dict[tuple[str, str], list[str]] = {}
+    for n in graph.layers():
+        neuron = graph.nodes[n].neuron
+        if isinstance(neuron, IF):
+            m = int(getattr(neuron, "max_spikes_per_step", 1))
+            key = ("subtract" if getattr(neuron, "reset_mode", "to_v_reset") == "subtract" else "zero",
+                   "single" if m == 1 else "multi" if m >= chip.UNCAPPED_SPIKES else f"at most {m}")
+            modes.setdefault(key, []).append(n)
+    if not modes or set(modes) == {("zero", "single")}:
+        return opts, [], []
+    violations = rules.rule_reset_mode(modes, extra)
+    if violations:
+        return opts, violations, []
+    (reset, spike), = modes
+    note = (f"reset '{reset}' and spike mode '{spike}' taken from the neurons (sinabs' "
+            f"{'MembraneSubtract' if reset == 'subtract' else 'MembraneReset'}/"
+            f"{'MultiSpike' if spike == 'multi' else 'SingleSpike'})")
+    return dataclasses.replace(opts, reset=reset, spike_mode=spike), [], [note]
 
 
 def lower_graph(graph: Graph, dt_s: float, extra: Mapping[str, Any]) -> LoweringResult:
     """Lower a passed graph to a quantised, core-mapped SpeckNetwork; collect every violation."""
     opts = SpeckOptions.from_extra(extra)
-    violations: list[Violation] = []
-    notes: list[str] = []
+    opts, violations, notes = _neuron_modes(graph, opts, extra)
     recurrent = graph.recurrent_edges()
     if recurrent:
         violations.append(Violation("speck.graph.recurrent", ", ".join(f"{a}->{b}" for a, b in recurrent),
@@ -295,7 +327,7 @@ def lower_graph(graph: Graph, dt_s: float, extra: Mapping[str, Any]) -> Lowering
         w = p.weight * p.gain.reshape(-1, 1, 1, 1)
         b = p.bias * p.gain
         try:
-            q = quantize_layer(n, w, b, p.v_threshold, v_low=opts.v_low,
+            q = quantize_layer(n, w, b, p.v_threshold, v_low=p.v_low,
                                strict_threshold=opts.strict_threshold)
         except SnncError as exc:
             violations.append(Violation("speck.quantize", n, exc.message, "representable in 8/16 bits",
@@ -336,7 +368,8 @@ def lower_graph(graph: Graph, dt_s: float, extra: Mapping[str, Any]) -> Lowering
         notes.append("reset by subtraction (sinabs' IAF default), not NIR's reset to v_reset")
     notes.append(f"simulator spike mode '{opts.spike_mode}'")
     return LoweringResult(None if violations else net, violations, reports, notes,
-                          output_layer=out_preds[0], output_shape=tuple(graph.shapes[out_name]))
+                          output_layer=out_preds[0], output_shape=tuple(graph.shapes[out_name]),
+                          spike_mode=opts.spike_mode)
 
 
 def _spread_for_readout(layers: list[SpeckLayer], idx: int) -> Readout:

@@ -11,7 +11,7 @@ A compile collects the violations of every rule and raises one
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -267,21 +267,31 @@ def rule_reset(node: str, v_reset: float, subtract: bool = False) -> list[Violat
                       "shift the reset into the bias or use v_reset = 0")]
 
 
-def rule_reset_mode(node: str, neuron: Any) -> list[Violation]:
-    """A neuron's own reset-by-subtraction / multi-spike mode (set by a framework convention) is refused.
+def rule_reset_mode(modes: Mapping[tuple[str, str], list[str]], extra: Mapping[str, Any]) -> list[Violation]:
+    """One reset and one spike mode per network, agreeing with ``-O reset`` / ``-O spike_mode`` if given.
 
-    Speck's reset and spike mode are per-network options (``-O reset=subtract``,
-    ``-O spike_mode=multi``) checked against sinabs; a node that carries its own is not mapped.
+    ``modes`` maps ``(reset, spike_mode)`` ("zero"/"subtract", "single"/"multi") to the layers
+    whose IF neurons carry it (sinabs modules and files; NIR's own neurons are ("zero", "single")).
     """
-    mode = getattr(neuron, "reset_mode", "to_v_reset")
-    max_spikes = int(getattr(neuron, "max_spikes_per_step", 1))
-    if mode == "to_v_reset" and max_spikes == 1:
-        return []
-    return [Violation("speck.neuron.reset_mode", node,
-                      f"reset_mode={mode!r}, max_spikes_per_step={max_spikes}",
-                      "NIR's reset to v_reset, one spike per step",
-                      "export the IF net with reset to zero and choose Speck's behaviour with "
-                      "-O reset=subtract / -O spike_mode=multi")]
+    if len(modes) > 1:
+        found = "; ".join(f"reset {r}, {s} spikes: {', '.join(ns[:3])}" for (r, s), ns in sorted(modes.items()))
+        return [Violation("speck.neuron.reset_mode", "network", found, "one reset and spike mode per network",
+                          "build every IAF layer with the same reset_fn and spike_fn")]
+    (reset, spike), = modes
+    names = ", ".join(next(iter(modes.values()))[:3])
+    if spike not in ("single", "multi"):
+        return [Violation("speck.neuron.reset_mode", names, f"{spike} spikes per step",
+                          "one spike per step, or as many as the state holds (sinabs' MultiSpike)",
+                          "a capped multi-spike neuron (Rockpool's max_spikes_per_dt) has no Speck equivalent")]
+    out = []
+    if extra.get("reset") not in (None, reset):
+        out.append(Violation("speck.neuron.reset_mode", names, f"neurons reset '{reset}', -O reset={extra['reset']}",
+                             "the neurons' own reset", "drop -O reset"))
+    if extra.get("spike_mode") not in (None, spike):
+        out.append(Violation("speck.neuron.reset_mode", names,
+                             f"neurons fire '{spike}' spikes per step, -O spike_mode={extra['spike_mode']}",
+                             "the neurons' own spike mode", "drop -O spike_mode"))
+    return out
 
 
 def rule_unsupported_pooling(node: str, kind: str, kernel: Sequence[int],

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, List, Mapping
+from typing import Any, Dict, List, Mapping
 
 import numpy as np
 
@@ -34,6 +34,29 @@ class SpeckTarget(Target):
     name = "speck"
     description = "SynSense Speck/DynapCNN: 9 conv cores, IAF neurons, 8-bit weights (sinabs-compatible)"
     backends = ("sim", "device")
+    option_help = {
+        "spike_mode": "'single' (one spike per step, NIR) or 'multi' (sinabs' MultiSpike)",
+        "reset": "'zero' (NIR's reset) or 'subtract' (sinabs' IAF default)",
+        "v_low": "lower bound of the membrane (float units; default the 16-bit minimum)",
+        "strict_threshold": "true (default): keep NIR's v > threshold with the chip's >=",
+        "readout": "true: route the output layer to the readout block",
+        "dvs_input": "true: feed the first layer from the on-chip DVS sensor",
+        "layer_to_core": "JSON dict layer -> core, instead of the automatic matching",
+        "chip": "chip variant (speck2f default)",
+        "core_map": "write a PNG of the core map to this path",
+    }
+
+    def layer_summary(self, report: Mapping[str, Any], neurons: Mapping[str, int]) -> Dict[str, Dict[str, Any]]:
+        """Per layer: its core, kernel and neuron memory against that core's, weights rounded to zero."""
+        out: Dict[str, Dict[str, Any]] = {}
+        quant = report.get("quantization", {})
+        for name, mem in report.get("memory", {}).items():
+            k, n = mem.get("kernel", {}), mem.get("neuron", {})
+            out[name] = {"resource": f"core {mem.get('core')}: kernel {k.get('need')}/{k.get('limit')}, "
+                                     f"neurons {n.get('need')}/{n.get('limit')}",
+                         "rounded_to_zero": int(quant.get(name, {}).get("rounded_to_zero", {}).get("weights", 0)),
+                         "latency_steps": 0}
+        return out
 
     def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
         """Return every model and hardware rule the graph breaks on Speck (memory mapping included)."""
@@ -53,7 +76,7 @@ class SpeckTarget(Target):
             raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
         net = res.network
         stride = net.readout.channel_stride if net.readout is not None else 1
-        run = {"spike_mode": options.extra.get("spike_mode", "single"),
+        run = {"spike_mode": res.spike_mode,
                "output_layer": res.output_layer, "output_shape": list(res.output_shape),
                "output_channel_stride": stride}
         payload = {CONFIG_BLOB: net.to_json().encode(), RUN_BLOB: canonical_json(run)}
