@@ -42,12 +42,12 @@ from snnc.models.neurons import IF, LIF
 _ZOO: Dict[str, Callable[..., nn.Module]] = {}
 _RECIPES: Dict[str, Dict[str, Any]] = {}
 #: Modules that register further zoo models when imported.
-_PLUGIN_MODULES = ("snnc.models.skipsnn", "snnc.models.asa", "snnc.models.minlatency")
+_PLUGIN_MODULES = ("snnc.models.skipsnn", "snnc.models.asa", "snnc.models.minlatency", "snnc.models.xylo_models")
 _loaded = False
 
 #: Defaults of a training recipe (see :func:`recipe`).
 RECIPE_DEFAULTS: Dict[str, Any] = {
-    "data": "nmnist",        # nmnist | nmnist-noise | fsdd
+    "data": "nmnist",        # nmnist | nmnist-noise | fsdd | fsdd16
     "dt_us": 1000,           # time step of the binned input (the model's dt_s)
     "n_steps": 300,          # steps per sample
     "epochs": 10,
