@@ -17,6 +17,8 @@ FSDD: recording indices 5..9, 300 recordings); the compiled cpu program gives th
 * ``nmnist_cnn``: strided-conv LIF net for Loihi, 2 ms x 150 steps, no pooling, no bias: 94.47 %;
 * ``speck_cnn``: Speck-compatible IF CNN with sum pooling, 5 ms x 60 steps: 93.47 %;
 * ``fsdd_mlp``: 64-channel cochlea spikes -> 128 LIF -> 10 LIF, 10 ms x 100 steps: 90.33 %;
+* ``fsdd_xylo``: 16-channel cochlea spikes -> 128 Xylo CubaLIF -> 8 -> host readout -> 10 (see
+  :mod:`snnc.models.xylo_models`);
 * ``skipsnn`` (gated, 80.90 %, awake 40 %) / ``skipsnn_plain`` (86.93 % as stage 1),
   ``asa_snn`` (90.95 %) / ``asa_snn_vanilla`` / ``asa_snn_static`` (91.46 %), ``minlatency_cnn``
   (one step, 93.97 %): see :mod:`snnc.models.skipsnn`, :mod:`snnc.models.asa`,

@@ -320,7 +320,7 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Mapping[str, Any]
     for name in hidden + [out_pop]:
         p = pops[name]
         for t in terms[name]:
-            wt = t.weight.T * p.gain.reshape(1, -1) if p.gain.size > 1 else t.weight.T * float(p.gain)
+            wt = t.weight.T * _per_neuron(p.gain, p.size).reshape(1, -1)
             if t.source == "input":
                 w_in[:, p.start:p.start + p.size] += wt
             elif p.role == "hidden":
