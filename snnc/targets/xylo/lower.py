@@ -144,7 +144,7 @@ def _chain_matrix(name: str, chain: List[Node], n_src: int, violations: List[Vio
     return m
 
 
-def _terms(graph: Graph, name: str, back: set, pops: Dict[str, Population], violations: List[Violation],
+def _terms(graph: Graph, name: str, back: set, pops: Dict[str, Any], violations: List[Violation],
            chain: Optional[List[Node]] = None, delay: int = 0, seen: Tuple[str, ...] = ()) -> List[Tuple[str, List[Node], int]]:
     """Paths (source, synapse chain, float delay) from spiking sources or the input into ``name``."""
     chain = chain or []
@@ -160,9 +160,7 @@ def _terms(graph: Graph, name: str, back: set, pops: Dict[str, Population], viol
             violations.append(Violation("xylo.graph.cycle", p, "a loop without neurons", "a neuron in every loop"))
         elif isinstance(node, Layer) and node.neuron is None:
             out += _terms(graph, p, back, pops, violations, list(node.synapses) + chain, d, seen + (p,))
-        elif isinstance(node, Layer):
-            violations += rules.rule_neuron_kind(p, node.neuron.kind)
-        else:
+        elif not isinstance(node, Layer):  # (spiking layers of other kinds are reported by rule_neuron_kind)
             violations.append(Violation("xylo.graph.node", p, node.kind, "Linear/Affine layers and CubaLIF neurons",
                                         "Delay and other nodes have no Xylo equivalent"))
     return out
@@ -199,10 +197,13 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Mapping[str, Any]
     in_name, out_name = ins[0], outs[0]
     n_in = int(np.prod(graph.shapes[in_name]))
     order = graph.topological_order()
+    violations += rules.input_channel_violations(n_in, spec)
     pops: Dict[str, Population] = {}
+    spiking: Dict[str, Any] = {}  # every neuron layer, also those whose kind is refused (structure rules)
     for n in order:
         node = graph.nodes[n]
         if isinstance(node, Layer) and node.neuron is not None:
+            spiking[n] = node
             p = _population(n, node, dt_s, method, opts, violations)
             if p is not None:
                 p.size = int(np.prod(graph.shapes[n]))
@@ -215,14 +216,14 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Mapping[str, Any]
     readout = None
     src = graph.predecessors(out_name)
     out_pop: Optional[str] = None
-    if len(src) == 1 and src[0] in pops:
+    if len(src) == 1 and src[0] in spiking:
         out_pop = src[0]
     elif len(src) == 1 and isinstance(graph.nodes[src[0]], Layer) and graph.nodes[src[0]].neuron is None:
         rd = graph.nodes[src[0]]
         feeders = graph.predecessors(src[0])
-        if len(feeders) == 1 and feeders[0] in pops:
+        if len(feeders) == 1 and feeders[0] in spiking:
             out_pop = feeders[0]
-            m = _chain_matrix(src[0], list(rd.synapses), pops[out_pop].size, violations, host=True)
+            m = _chain_matrix(src[0], list(rd.synapses), int(np.prod(graph.shapes[out_pop])), violations, host=True)
             bias = np.zeros(0)
             for s in rd.synapses:
                 if isinstance(s, Affine):
@@ -233,8 +234,14 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Mapping[str, Any]
     if out_pop is None:
         violations.append(Violation("xylo.output.source", out_name, f"fed by {src}",
                                     "one spiking CubaLIF population (optionally through a linear readout)"))
+    violations += rules.rule_population_count([n for n in spiking if n != out_pop], [out_pop] if out_pop else [])
+    sizes = {n: int(np.prod(graph.shapes[n])) for n in spiking}
+    violations += rules.size_violations(sum(v for n, v in sizes.items() if n != out_pop), sizes.get(out_pop, 0),
+                                        spec, ",".join(n for n in spiking if n != out_pop) or "hidden",
+                                        out_pop or "output")
+    if len(pops) < len(spiking):  # refused neuron kinds: the weights cannot be read as Xylo's
+        return res
     hidden = [n for n in pops if n != out_pop]
-    violations += rules.rule_population_count(hidden, [out_pop] if out_pop else [])
     # ---- paths into every population
     terms: Dict[str, List[Term]] = {}
     for name, p in pops.items():
@@ -245,7 +252,7 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Mapping[str, Any]
             res.warnings.append(f"{name}: {p.max_spikes} spikes per step allowed in the graph, the chip's {p.role} "
                                 f"neurons fire at most {cap}: steps where the float neuron fires more differ")
         lst = []
-        for s, chain, d in _terms(graph, name, back, pops, violations, list(graph.nodes[name].synapses)):
+        for s, chain, d in _terms(graph, name, back, spiking, violations, list(graph.nodes[name].synapses)):
             n_src = n_in if s == "input" else pops[s].size
             m = _chain_matrix(name, chain, n_src, violations)
             if m is not None:

@@ -123,29 +123,38 @@ def rule_population_count(hidden: Sequence[str], outputs: Sequence[str]) -> list
 
 
 # ------------------------------------------------------------------ network rules
-def rule_input_channels(net: XyloNetwork, spec: chip.ChipSpec) -> list[Violation]:
-    """At most 16 input channels (Rockpool ``le_16_input_channels``)."""
-    if net.n_in <= spec.inputs:
+def input_channel_violations(n_in: int, spec: chip.ChipSpec) -> list[Violation]:
+    """At most 16 input channels (Rockpool ``le_16_input_channels``), for a channel count."""
+    if n_in <= spec.inputs:
         return []
-    return [Violation("xylo.input.channels", "input", f"{net.n_in} channels", f"<= {spec.inputs}",
+    return [Violation("xylo.input.channels", "input", f"{n_in} channels", f"<= {spec.inputs}",
                       "reduce the front end to 16 channels")]
 
 
-def rule_hidden_count(net: XyloNetwork, spec: chip.ChipSpec) -> list[Violation]:
-    """At most 1000 (Audio 2) / 496 (IMU) hidden neurons (Rockpool ``mapper`` ``max_hidden_neurons``)."""
-    if net.n_hidden <= spec.hidden:
-        return []
-    return [Violation("xylo.hidden.count", ",".join(net.populations) or "hidden", f"{net.n_hidden} neurons",
-                      f"<= {spec.hidden} ({spec.description})", "use fewer hidden neurons")]
+def rule_input_channels(net: XyloNetwork, spec: chip.ChipSpec) -> list[Violation]:
+    """At most 16 input channels (Rockpool ``le_16_input_channels``)."""
+    return input_channel_violations(net.n_in, spec)
 
 
-def rule_output_count(net: XyloNetwork, spec: chip.ChipSpec) -> list[Violation]:
-    """At most 8 (Audio 2) / 16 (IMU) output neurons (Rockpool ``le_8_output_channels``, ``le_16_output_channels``)."""
-    if net.n_out <= spec.outputs:
-        return []
-    return [Violation("xylo.output.count", "output", f"{net.n_out} neurons", f"<= {spec.outputs} ({spec.description})",
-                      "read more classes as a linear code of the output spikes (a Linear after the output "
-                      "neurons runs on the host)")]
+def size_violations(n_hidden: int, n_out: int, spec: chip.ChipSpec, where: str = "hidden",
+                    out_name: str = "output") -> list[Violation]:
+    """Hidden and output neuron counts against the chip (Rockpool ``mapper`` ``max_hidden_neurons``,
+    ``le_8_output_channels`` / ``le_16_output_channels``)."""
+    out = []
+    if n_hidden > spec.hidden:
+        out.append(Violation("xylo.hidden.count", where, f"{n_hidden} neurons",
+                             f"<= {spec.hidden} ({spec.description})", "use fewer hidden neurons"))
+    if n_out > spec.outputs:
+        out.append(Violation("xylo.output.count", out_name, f"{n_out} neurons",
+                             f"<= {spec.outputs} ({spec.description})",
+                             "read more classes as a linear code of the output spikes (a Linear after the output "
+                             "neurons runs on the host)"))
+    return out
+
+
+def rule_neuron_counts(net: XyloNetwork, spec: chip.ChipSpec) -> list[Violation]:
+    """At most 1000 (Audio 2) / 496 (IMU) hidden and 8 (Audio 2) / 16 (IMU) output neurons."""
+    return size_violations(net.n_hidden, net.n_out, spec, ",".join(net.populations) or "hidden")
 
 
 def rule_synapses_per_neuron(net: XyloNetwork, spec: chip.ChipSpec) -> list[Violation]:
@@ -238,7 +247,7 @@ def rule_expansion(net: XyloNetwork, spec: chip.ChipSpec) -> list[Violation]:
 
 #: All network rules, in the order they are reported.
 NETWORK_RULES: tuple[NetworkRule, ...] = (
-    rule_input_channels, rule_hidden_count, rule_output_count, rule_synapses_per_neuron, rule_weight_range,
+    rule_input_channels, rule_neuron_counts, rule_synapses_per_neuron, rule_weight_range,
     rule_threshold_range, rule_bias_range, rule_dash_values, rule_weight_shift, rule_recurrent_memory,
     rule_expansion,
 )
