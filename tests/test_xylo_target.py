@@ -90,7 +90,7 @@ def test_every_violation_is_reported_at_once() -> None:
     assert "hint" in str(e.value) or "--" in str(e.value)
 
 
-def test_lif_model_is_refused_by_name(cli, tmp_path: Path) -> None:
+def test_lif_model_is_refused_by_name() -> None:
     torch.manual_seed(0)
     m = zoo.build("fsdd_mlp", input_shape=(16,))
     with pytest.raises(RuleViolationError) as e:

@@ -16,7 +16,7 @@ computed on the host (the Xylo target reports it as the host readout).
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch

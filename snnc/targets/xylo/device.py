@@ -10,7 +10,6 @@ here: no samna, no devkit.
 from __future__ import annotations
 
 import importlib
-import logging
 from typing import Any
 
 import numpy as np
@@ -18,8 +17,6 @@ import numpy as np
 from snnc.errors import BackendUnavailableError, RuleViolationError, Violation
 from snnc.targets.speck.device import import_samna
 from snnc.targets.xylo.network import XyloNetwork
-
-log = logging.getLogger(__name__)
 
 #: Rockpool support package of each chip.
 ROCKPOOL_PACKAGE = {"audio2": "rockpool.devices.xylo.syns61201", "imu": "rockpool.devices.xylo.syns63300"}

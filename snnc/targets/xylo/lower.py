@@ -28,7 +28,6 @@ Options (``CompileOptions.extra``): ``chip`` ("audio2", "imu"), ``quantize`` ("c
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -40,8 +39,6 @@ from snnc.targets.xylo import chip, rules
 from snnc.targets.xylo.network import XyloNetwork
 from snnc.targets.xylo.quantize import (METHODS, THRESHOLD_ROUNDINGS, GroupReport, dash_from_decay, dash_from_tau,
                                         decay_error, quantize_group, round_dash)
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -320,7 +317,6 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Mapping[str, Any]
         start += pops[n].size
     nh = start
     no = pops[out_pop].size
-    n_syn = 1
     w_in = np.zeros((n_in, nh))
     w_rec = np.zeros((nh, nh))
     w_out = np.zeros((nh, no))
@@ -359,7 +355,6 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Mapping[str, Any]
         threshold_out=oq.threshold, bias_out=oq.bias, weight_shift_in=hq.weight_shift,
         weight_shift_rec=hq.weight_shift, weight_shift_out=oq.weight_shift, chip_name=spec.name,
         populations={**{n: [pops[n].start, pops[n].start + pops[n].size] for n in hidden}, out_pop: ["output", no]})
-    assert net.n_syn == n_syn
     violations += rules.check_network(net, spec)
     res.readout = readout
     res.output_shape = tuple(graph.shapes[out_name])

@@ -13,7 +13,7 @@ dictionary as JSON, so that ``config_from_specification(**spec)`` (with samna) b
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Dict
 
 import numpy as np
@@ -160,7 +160,3 @@ class XyloNetwork:
         w[self.n_hidden - self.weights_out.shape[0]:] = self.weights_out
         return w
 
-
-def field_names() -> tuple[str, ...]:
-    """Names of the specification fields (arrays then shifts)."""
-    return tuple(f.name for f in fields(XyloNetwork) if f.name in _ARRAYS + _SHIFTS)
