@@ -3,6 +3,8 @@
 For each demo model (the baseline LIF MLP and the Speck-compatible IF CNN) and each target: export
 the trained checkpoint to NIR, compile the NIR file (or show the refusal and its rules), save and
 load the artifact, and run held-out N-MNIST recordings on the target's reference simulator.
+Then the spoken-digit model for Xylo (``fsdd_xylo``, reset by subtraction, which NIR files cannot
+store: compiled from its checkpoint) on every target, run on held-out FSDD utterances.
 """
 from __future__ import annotations
 
@@ -57,7 +59,33 @@ def main() -> int:
             log.info("  [%s] compiled in %.2f s -> %s; accuracy %.1f%%, %.0f spikes and %.0f synops per sample",
                      target, t_compile, path, 100 * acc, sum(float(np.mean(c)) for c in res.spike_counts.values()),
                      sum(float(np.mean(c)) for c in res.synops.values()))
+    spoken_digits(args.out, args.samples)
     return 0
+
+
+def spoken_digits(out: str, samples: int) -> None:
+    """Compile the shipped ``fsdd_xylo`` checkpoint for every target; run held-out FSDD utterances."""
+    from snnc.models.train import load_data
+
+    name = "fsdd_xylo"
+    rec = zoo.recipe(name)
+    dt_s = rec["dt_us"] * 1e-6
+    _, val, _ = load_data(rec["data"], rec["dt_us"], rec["n_steps"])
+    x, y = val.batch(np.linspace(0, len(val) - 1, min(samples, len(val))).astype(int))
+    log.info("\n%s: %s (dt %.0f ms, %d steps), %d held-out FSDD utterances (Jakobovski et al., CC BY-SA 4.0)",
+             name, checkpoint_path(name), dt_s * 1e3, rec["n_steps"], len(y))
+    for target in target_names():
+        try:
+            art = snnc.compile(str(checkpoint_path(name)), target=target, dt_s=dt_s)
+        except SnncError as e:
+            rules = sorted({v.rule for v in getattr(e, "violations", [])})
+            log.info("  [%s] refused (%s)", target, ", ".join(rules) or e.message)
+            continue
+        lat = int(art.report.get("latency_steps", 0) or 0)  # the chip's output lags by this many steps
+        xin = np.concatenate([x, np.zeros((x.shape[0], lat, *x.shape[2:]), x.dtype)], axis=1)
+        path = art.save(os.path.join(out, f"{name}.{target}.snnc"))
+        res = snnc.load(path).run(xin)
+        log.info("  [%s] -> %s; accuracy %.1f%%", target, path, 100 * float(np.mean(res.predictions() == y)))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from snnc.models.train import evaluate_checkpoint
 CKPT_DIR = Path(__file__).resolve().parents[1] / "snnc" / "models" / "checkpoints"
 #: The target each shipped checkpoint is deployed on (None: it deploys on no chip target as is).
 DEPLOY = {"nmnist_mlp": "loihi", "nmnist_cnn": "loihi", "speck_cnn": "speck", "fsdd_mlp": "loihi",
-          "skipsnn": "loihi", "minlatency_cnn": "loihi", "asa_snn_static": None}
+          "skipsnn": "loihi", "minlatency_cnn": "loihi", "asa_snn_static": None, "fsdd_xylo": "xylo"}
 
 
 def main() -> None:

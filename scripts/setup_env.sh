@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates (or refreshes) the two environments snnc needs, idempotently:
 #   .venv       Python 3.11 (or the python3 found), torch 2.13.0 CPU, snnc editable, test tools,
-#               sinabs 3.1.3 --no-deps (test oracle only; it pins an old nir).
+#               sinabs 3.1.3 --no-deps (test oracle only; it pins an old nir), rockpool 3.1.0 --no-deps
+#               and xylosim 0.1.3 (built from source: the Xylo oracle).
 #   .lava-venv  Python 3.10 (SNNC_LAVA_PYTHON, or python3.10 / pyenv 3.10.x), lava-nc 0.10.0, lava-dl 0.6.0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,9 @@ if ! stamp_ok .venv/.snnc-stamp; then
   # other frameworks, for the interop tests that export real NIR files with them (no-deps: keep torch)
   .venv/bin/pip install $PIP_FLAGS --no-deps "snntorch==1.0.0" "norse==1.1.0" "spikingjelly==2.0.0" "loguru==0.7.3" \
       "rockpool==3.1.0" "scipy==1.17.1"
+  # Rockpool's XyloSim runs xylosim's C++ model: an sdist built here with pybind11 (about 1.7 min on
+  # the 2-core machine); the oracle of the Xylo target's tests (tests/test_xylo_*.py)
+  .venv/bin/pip install $PIP_FLAGS "xylosim==0.1.3" "pybind11==3.1.0"
   touch .venv/.snnc-stamp
 fi
 

@@ -18,6 +18,7 @@ train nmnist_cnn --out "$CK/nmnist_cnn.pt"
 train speck_cnn --out "$CK/speck_cnn.pt"
 # spoken digits
 train fsdd_mlp --out "$CK/fsdd_mlp.pt"
+train fsdd_xylo --out "$CK/fsdd_xylo.pt"   # for Xylo: 16-channel cochlea, Xylo's neuron model
 # SkipSNN: stage 1 (main net, gate open), stage 2 (controller, main net frozen)
 train skipsnn --stage 1 --out "$RUNS/skipsnn_s1.pt"
 train skipsnn --stage 2 --epochs 4 --lr 0.005 --init "$RUNS/skipsnn_s1.pt" --out "$CK/skipsnn.pt"

@@ -25,6 +25,7 @@ SHIPPED = {
     "minlatency_cnn_binary": 0.80,
     "asa_snn_static_binary": 0.80,
     "fsdd_mlp": 0.80,
+    "fsdd_xylo": 0.80,
 }
 needs_data = pytest.mark.skipif(not (nmnist_small_dir() / "labels.txt").is_file(),
                                 reason=f"real N-MNIST-small data not found at {nmnist_small_dir()} (set SNNC_DATA)")
@@ -46,7 +47,7 @@ def test_checkpoint_is_small_documented_and_loads(name: str) -> None:
     for key in ("dt_s", "n_steps", "val_accuracy", "command", "data", "history"):
         assert key in extra, key
     model, shape = load_torch_file(str(path))
-    assert shape == ((64,) if extra["data"]["data"] == "fsdd" else (2, 34, 34))
+    assert shape == {"fsdd": (64,), "fsdd16": (16,)}.get(extra["data"]["data"], (2, 34, 34))
     assert isinstance(model, torch.nn.Module)
 
 
@@ -56,7 +57,7 @@ def test_checkpoint_accuracy_and_compiled_spikes(name: str) -> None:
     path, obj = _load(name)
     extra = obj["extra"]
     d = extra["data"]
-    if d["data"] == "fsdd":
+    if d["data"] in ("fsdd", "fsdd16"):
         from snnc.models.data.fsdd import fsdd_dir
 
         if not fsdd_dir().is_dir():

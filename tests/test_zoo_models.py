@@ -31,6 +31,7 @@ SMALL: Dict[str, Dict[str, Any]] = {
     "minlatency_cnn": {"channels": (4, 6)},
     "minlatency_cnn_binary": {"channels": (4, 6)},
     "asa_snn_static_binary": {"channels": (4, 6, 6), "hidden": 16},
+    "fsdd_xylo": {"hidden": 24, "recurrent": True},
 }
 STEPS_MAX = 60
 
@@ -40,8 +41,9 @@ def _inputs(name: str, batch: int = 3) -> np.ndarray:
     r = zoo.recipe(name)
     steps = min(int(r["n_steps"]), STEPS_MAX)
     rng = np.random.default_rng(0)
-    if r["data"] == "fsdd":
-        return (rng.random((batch, steps, 64)) < 0.2).astype(np.float64)
+    if r["data"] in ("fsdd", "fsdd16"):
+        n = 64 if r["data"] == "fsdd" else 16
+        return (rng.random((batch, steps, n)) * (rng.random((batch, steps, n)) < 0.3) * 4).round()
     if HAVE_NMNIST and r["data"] in ("nmnist", "nmnist-binary"):
         from snnc.models.data import BinSpec, load_nmnist_small_binned
 
@@ -76,7 +78,7 @@ def test_registry_lists_every_model() -> None:
     assert set(SMALL) <= set(zoo.names())
     for name in zoo.names():
         r = zoo.recipe(name)
-        assert r["data"] in ("nmnist", "nmnist-binary", "nmnist-noise", "fsdd") and r["dt_us"] > 0 and r["n_steps"] > 0
+        assert r["data"] in ("nmnist", "nmnist-binary", "nmnist-noise", "fsdd", "fsdd16") and r["dt_us"] > 0 and r["n_steps"] > 0
 
 
 def test_unknown_model_is_an_input_error() -> None:

@@ -14,7 +14,8 @@ compile and run it with the same ``dt_s``.
   validation set is the stratified 20 % split with seed 0 (``NMNISTSmall().split(0.2, 0)``).
   ``nmnist-noise`` = SkipSNN's noise-padded sequences built on the same split (fresh noise and
   offsets every training epoch, fixed noise seed 0 for validation). ``fsdd`` = FSDD through the
-  64-channel mel cochlea (10 ms steps), validation = recording indices 5..9.
+  64-channel mel cochlea (10 ms steps), validation = recording indices 5..9; ``fsdd16`` the same
+  through a 16-channel cochlea with up to 4 spikes per channel and step (Xylo's 16 inputs).
 * Seeds: ``--seed`` fixes initialisation, shuffling and augmentation (the data split has its
   own fixed seed, ``--split-seed``). The same command gives the same checkpoint on the same
   machine and torch build (bitwise only on CPU with the same thread count).
@@ -52,8 +53,10 @@ from snnc.errors import InputError, SnncError
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("nmnist", "nmnist-binary", "nmnist-noise", "fsdd")
+DATASETS = ("nmnist", "nmnist-binary", "nmnist-noise", "fsdd", "fsdd16")
 RESUME_SUFFIX = ".resume"
+#: The ``fsdd16`` cochlea (for Xylo's 16 input channels): 16 mel bands, up to 4 spikes per band and step.
+FSDD16_COCHLEA = {"n_channels": 16, "max_rate": 4.0}
 
 
 # --------------------------------------------------------------------------- data
@@ -116,13 +119,13 @@ def load_data(name: str, dt_us: int, n_steps: int, val_fraction: float = 0.2, sp
         shape = (2, 34, 34)
         desc = {"data": name, "noise_spec": val_ds.describe(),
                 "train_noise_seeds": f"{noise_seed} + 1000 + epoch"}
-    elif name == "fsdd":
+    elif name in ("fsdd", "fsdd16"):
         from snnc.models.data import CochleaSpec, load_fsdd_spikes
 
         hop = int(round(dt_us * 1e-6 * 8000))
         if abs(hop / 8000 - dt_us * 1e-6) > 1e-12:
             raise InputError(f"FSDD steps are hops of 1/8000 s; dt_us={dt_us} is not a whole number of samples")
-        spec = CochleaSpec(hop_len=hop, n_steps=int(n_steps))
+        spec = CochleaSpec(hop_len=hop, n_steps=int(n_steps), **FSDD16_COCHLEA if name == "fsdd16" else {})
         sp = load_fsdd_spikes(spec)
         labels = sp.labels
         tr, va = sp.split("index")

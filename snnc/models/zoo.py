@@ -17,6 +17,8 @@ FSDD: recording indices 5..9, 300 recordings); the compiled cpu program gives th
 * ``nmnist_cnn``: strided-conv LIF net for Loihi, 2 ms x 150 steps, no pooling, no bias: 94.47 %;
 * ``speck_cnn``: Speck-compatible IF CNN with sum pooling, 5 ms x 60 steps: 93.47 %;
 * ``fsdd_mlp``: 64-channel cochlea spikes -> 128 LIF -> 10 LIF, 10 ms x 100 steps: 90.33 %;
+* ``fsdd_xylo``: 16-channel cochlea spikes -> 128 Xylo CubaLIF -> 8 -> host readout -> 10 (see
+  :mod:`snnc.models.xylo_models`);
 * ``skipsnn`` (gated, 80.90 %, awake 40 %) / ``skipsnn_plain`` (86.93 % as stage 1),
   ``asa_snn`` (90.95 %) / ``asa_snn_vanilla`` / ``asa_snn_static`` (91.46 %), ``minlatency_cnn``
   (one step, 93.97 %): see :mod:`snnc.models.skipsnn`, :mod:`snnc.models.asa`,
@@ -42,12 +44,12 @@ from snnc.models.neurons import IF, LIF
 _ZOO: Dict[str, Callable[..., nn.Module]] = {}
 _RECIPES: Dict[str, Dict[str, Any]] = {}
 #: Modules that register further zoo models when imported.
-_PLUGIN_MODULES = ("snnc.models.skipsnn", "snnc.models.asa", "snnc.models.minlatency")
+_PLUGIN_MODULES = ("snnc.models.skipsnn", "snnc.models.asa", "snnc.models.minlatency", "snnc.models.xylo_models")
 _loaded = False
 
 #: Defaults of a training recipe (see :func:`recipe`).
 RECIPE_DEFAULTS: Dict[str, Any] = {
-    "data": "nmnist",        # nmnist | nmnist-noise | fsdd
+    "data": "nmnist",        # nmnist | nmnist-noise | fsdd | fsdd16
     "dt_us": 1000,           # time step of the binned input (the model's dt_s)
     "n_steps": 300,          # steps per sample
     "epochs": 10,

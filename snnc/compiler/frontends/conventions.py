@@ -52,7 +52,7 @@ nir 1.0.8 (see ``tests/test_interop_*.py``):
     argument ``max_spikes_per_step`` overrides it): outputs are spike counts. Lossy in the file
     (not recoverable): the neuron ``bias`` (written as ``v_leak = 0``), the recurrent weights of
     ``has_rec=True`` (not written at all), ``max_spikes_per_dt`` and ``noise_std``; Rockpool
-    spikes at ``v >= threshold``, snnc at ``v > threshold``. Only the cpu target runs
+    spikes at ``v >= threshold``, snnc at ``v > threshold``. The cpu and xylo targets run
     reset-by-subtraction/multi-spike neurons; Loihi and Speck refuse them by name.
 ``snnc``  snnc's own exports: exact integration, the dt the model was built with (1e-3 s).
 """
