@@ -48,6 +48,13 @@ class XyloTarget(Target):
     name = "xylo"
     description = "SynSense Xylo Audio 2 / IMU SNN core (bit-exact reference simulator against Rockpool's XyloSim)"
     backends = ("sim", "device")
+    option_help = {
+        "chip": "'audio2' (Xylo Audio 2, default) or 'imu' (Xylo IMU)",
+        "quantize": "'channel' (per output neuron, default) or 'global' (one scale), as Rockpool offers",
+        "threshold_rounding": "'strict' (NIR's v > threshold, default) or 'round' (Rockpool's rounding)",
+        "dash_from": "'decay' (from the discretised decay, default) or 'tau' (Rockpool's round(log2(tau/dt)))",
+        "weight_shift": "'auto' (default) or 0..7",
+    }
 
     @staticmethod
     def _lower(graph: Graph, options: CompileOptions) -> LoweringResult:
