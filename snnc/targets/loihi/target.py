@@ -66,6 +66,17 @@ class LoihiTarget(Target):
     description = "Intel Loihi 2 (Lava fixed_pt CUBA LIF; bit-exact reference simulator, Lava backend)"
     backends = ("sim", "lava", "netx")
     binary_input = True
+    chip_formats = {"netx": "lava-dl netx HDF5 network (.net) for lava.lib.dl.netx.hdf5.Network"}
+
+    def chip_file(self, fmt: str, payload: Mapping[str, bytes], manifest: Mapping[str, Any]) -> bytes:
+        """Return the artifact's netx ``.net`` file (``fmt="netx"``); refuse when netx cannot express it."""
+        if fmt != "netx":
+            return super().chip_file(fmt, payload, manifest)
+        if NETX_BLOB not in payload:
+            why = manifest.get("report", {}).get("netx", "no netx file in the artifact")
+            raise UnsupportedError(f"this Loihi artifact has no lava-dl netx file ({why})",
+                                   hint="export it as NIR (--format nir), or run it with snnc (sim / lava backends)")
+        return payload[NETX_BLOB]
 
     def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
         """Return every model and hardware rule the graph breaks on Loihi 2."""
@@ -174,14 +185,11 @@ class LoihiTarget(Target):
                   manifest: Mapping[str, Any], x: np.ndarray, record: bool) -> Result:
         from snnc.targets.loihi.lava_backend import run_netx_many
 
-        if NETX_BLOB not in payload:
-            why = manifest.get("report", {}).get("netx", "no netx file in the artifact")
-            raise UnsupportedError(f"this Loihi artifact has no lava-dl netx file ({why})",
-                                   hint="run it with backend 'lava' or 'sim'")
+        blob = self.chip_file("netx", payload, manifest)
         with tempfile.TemporaryDirectory(prefix="snnc-netx-") as tmp:
             path = os.path.join(tmp, "network.net")
             with open(path, "wb") as fh:
-                fh.write(payload[NETX_BLOB])
+                fh.write(blob)
             res = run_netx_many([(path, x)], record_states=record)[0]
         b, t = x.shape[0], x.shape[1]
         blocks = iter(range(len(res.spikes)))

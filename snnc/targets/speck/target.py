@@ -34,6 +34,15 @@ class SpeckTarget(Target):
     name = "speck"
     description = "SynSense Speck/DynapCNN: 9 conv cores, IAF neurons, 8-bit weights (sinabs-compatible)"
     backends = ("sim", "device")
+    chip_formats = {"speck-config": "snnc's Speck configuration (JSON, samna field names) for "
+                                    "snnc.targets.speck.device.build_samna_config"}
+
+    def chip_file(self, fmt: str, payload: Mapping[str, bytes], manifest: Mapping[str, Any]) -> bytes:
+        """Return the chip configuration JSON (``fmt="speck-config"``)."""
+        if fmt != "speck-config":
+            return super().chip_file(fmt, payload, manifest)
+        self._load(payload)  # refuses a malformed artifact
+        return payload[CONFIG_BLOB]
 
     def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
         """Return every model and hardware rule the graph breaks on Speck (memory mapping included)."""
