@@ -21,6 +21,9 @@ if ! stamp_ok .venv/.snnc-stamp; then
   .venv/bin/pip install $PIP_FLAGS "torch==2.13.0"
   .venv/bin/pip install $PIP_FLAGS -e ".[test]" "torch==2.13.0"
   .venv/bin/pip install $PIP_FLAGS --no-deps "sinabs==3.1.3" "pbr" "nirtorch==2.6"
+  # sinabs 2.0.3, the last sinabs with a DYNAP-CNN devkit config builder: a second oracle, kept out of
+  # site-packages (tests put it on sys.path in a separate process)
+  .venv/bin/pip install $PIP_FLAGS --no-deps --upgrade --target .venv/sinabs-2.0.3 "sinabs==2.0.3"
   # other frameworks, for the interop tests that export real NIR files with them (no-deps: keep torch)
   .venv/bin/pip install $PIP_FLAGS --no-deps "snntorch==1.0.0" "norse==1.1.0" "spikingjelly==2.0.0" "loguru==0.7.3" \
       "rockpool==3.1.0" "scipy==1.17.1"

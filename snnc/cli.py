@@ -72,6 +72,7 @@ def compile_parser() -> argparse.ArgumentParser:
     p.add_argument("--dump-ir", metavar="DIR", help="write the graph after each pass into DIR")
     p.add_argument("-O", "--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
                    help="target-specific option (repeatable)")
+    p.add_argument("--chip", help="Speck chip variant: speck2e, speck2f (default), dynapcnn (= -O chip=NAME)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -81,7 +82,7 @@ def _compile(args: argparse.Namespace) -> int:
 
     art = snnc.compile(args.model, target=args.target, dt_s=args.dt, method=args.method,
                        input_shape=args.input_shape, dump_ir=args.dump_ir, framework=args.framework,
-                       **dict(args.option))
+                       **{**dict(args.option), **({"chip": args.chip} if args.chip else {})})
     if args.report:
         with open(args.report, "w") as fh:
             json.dump(art.report, fh, indent=1, sort_keys=True, default=str)

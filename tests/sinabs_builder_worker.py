@@ -1,6 +1,7 @@
 """Build Speck configurations with sinabs' own builder and with snnc's, into one samna stand-in (test helper).
 
-Runs in its own process (``python sinabs_builder_worker.py IN.json OUT.json``) with
+Runs in its own process (``python sinabs_builder_worker.py IN.json OUT.json [SINABS_DIR]``; a
+``SINABS_DIR`` holds sinabs 2.0.3, the last sinabs with a DYNAP-CNN devkit builder) with
 ``tests/samna_standin`` first on ``sys.path``, so that ``import samna`` finds the attribute-holder
 stand-in and nothing of it reaches the test process. Per job it
 
@@ -47,7 +48,7 @@ def sinabs_model(net: Any, as_linear: Dict[str, bool]) -> Any:
     import torch.nn as nn
     import sinabs.activation as sa
     import sinabs.layers as sl
-    from sinabs.backend.dynapcnn import DVSLayer
+    from sinabs.backend.dynapcnn.dvs_layer import DVSLayer
 
     mods = []
     if net.dvs is not None:
@@ -92,16 +93,30 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
     in_shape = tuple(net.input_shape)
     if net.dvs is not None and net.dvs.merge_polarities:
         in_shape = (1, *in_shape[1:])  # sinabs' DVSLayer declares merged-polarity input as one channel
-    dn = DynapcnnNetwork(model, input_shape=in_shape, discretize=False,
-                         dvs_input=None if net.dvs is not None else False)
-    theirs = dn.make_config(layer2core_map="auto", device=job["device"])
+    if LEGACY:  # sinabs 2.0.3: sequential models, cores listed in model order
+        dn = DynapcnnNetwork(model, input_shape=in_shape, discretize=False,
+                             dvs_input=bool(net.dvs is not None and net.dvs.pass_sensor_events))
+        theirs = dn.make_config(chip_layers_ordering="auto", device=job["device"])
+        layer2core = {str(k): int(v) for k, v in enumerate(dn.chip_layers_ordering)}
+    else:
+        dn = DynapcnnNetwork(model, input_shape=in_shape, discretize=False,
+                             dvs_input=None if net.dvs is not None else False)
+        theirs = dn.make_config(layer2core_map="auto", device=job["device"])
+        layer2core = {str(k): int(v) for k, v in dn.layer2core_map.items()}
     ours = build_samna_config(job["file_config"], device=job["device"], validate=True)
-    return {"sinabs": plain(theirs), "snnc": plain(ours),
-            "layer2core": {str(k): int(v) for k, v in dn.layer2core_map.items()}}
+    return {"sinabs": plain(theirs), "snnc": plain(ours), "layer2core": layer2core,
+            "sinabs_version": __import__("sinabs").__version__}
+
+
+LEGACY = False
 
 
 def main(argv: list) -> int:
-    """``sinabs_builder_worker.py IN.json OUT.json``."""
+    """``sinabs_builder_worker.py IN.json OUT.json [SINABS_DIR]``: SINABS_DIR holds another sinabs (2.0.3)."""
+    global LEGACY
+    if len(argv) > 3:
+        sys.path.insert(0, argv[3])
+        LEGACY = True
     import samna
 
     assert getattr(samna, "STANDIN", False), "the samna stand-in must shadow any samna here"

@@ -33,13 +33,16 @@ pytest.importorskip("sinabs", reason="sinabs 3.1.3 is the oracle (installed --no
 
 HERE = Path(__file__).resolve().parent
 DEVICES = {"speck2e": "speck2edevkit", "speck2f": "speck2fdevkit"}
+#: sinabs 2.0.3, the last sinabs with a DYNAP-CNN devkit builder (installed by scripts/setup_env.sh).
+SINABS_203 = HERE.parent / ".venv" / "sinabs-2.0.3"
 
 
-def build_both(jobs: List[dict], tmp: Path) -> List[dict]:
+def build_both(jobs: List[dict], tmp: Path, sinabs_dir: Path = None) -> List[dict]:
     """Run sinabs' builder and snnc's ``build_samna_config`` for every job in one worker process."""
     (tmp / "in.json").write_text(json.dumps(jobs))
+    extra = [str(sinabs_dir)] if sinabs_dir else []
     r = subprocess.run([sys.executable, str(HERE / "sinabs_builder_worker.py"), str(tmp / "in.json"),
-                        str(tmp / "out.json")], capture_output=True, text=True, timeout=600, cwd=tmp)
+                        str(tmp / "out.json"), *extra], capture_output=True, text=True, timeout=600, cwd=tmp)
     assert r.returncode == 0, r.stderr[-4000:]
     return json.loads((tmp / "out.json").read_text())
 
@@ -63,7 +66,7 @@ def as_linear(net: SpeckNetwork) -> dict:
 
 def job(config: dict, chip: str, linear: dict, file_config: Any = None) -> dict:
     return {"config": config, "file_config": config if file_config is None else file_config,
-            "device": DEVICES[chip], "as_linear": linear}
+            "device": {**DEVICES, "dynapcnn": "dynapcnndevkit"}[chip], "as_linear": linear}
 
 
 def assert_same_configuration(got: dict, config: dict, what: str) -> None:
@@ -147,6 +150,7 @@ def test_sinabs_builds_the_same_configuration_for_random_stacks(tmp_path_factory
 
 # ------------------------------------------------------------------ the zoo model that deploys on Speck
 def _speck_cnn_config(chip: str) -> dict:
+    """The zoo's speck_cnn compiled for ``chip``, its configuration as snnc exports it."""
     name = "speck_cnn"
     ckpt = HERE.parent / "snnc" / "models" / "checkpoints" / f"{name}.pt"
     art = snnc.compile(str(ckpt), target="speck", dt_s=zoo.recipe(name)["dt_us"] * 1e-6, chip=chip)
@@ -173,3 +177,66 @@ def test_sinabs_builds_the_zoo_speck_cnn_configuration_and_notices_a_changed_wei
         diff = differences(g["sinabs"], g["snnc"])
         assert len(diff) == 1, (what, diff)
         assert ("weights" if what == "weight" else "threshold_high") in diff[0]
+
+
+# ------------------------------------------------------------------ the DYNAP-CNN devkit (sinabs 2.0.3)
+def _swap_xy(bits: list) -> list:
+    return np.asarray(bits, dtype=bool).transpose(0, 1, 3, 2).tolist()
+
+
+def test_dynapcnn_devkit_configuration_against_sinabs_2_0_3(tmp_path) -> None:
+    assert SINABS_203.is_dir(), f"sinabs 2.0.3 missing at {SINABS_203}: run make setup"
+    jobs = []
+    cfg = _speck_cnn_config("dynapcnn")
+    jobs.append(job(cfg, "dynapcnn", as_linear(network_from_config(cfg))))
+    for j in range(8):
+        net, linear = random_stack(np.random.default_rng([1303, j]), "dynapcnn")
+        jobs.append(job(net.to_config(), "dynapcnn", linear))
+    transposed = merged = 0
+    for j, (jb, got) in enumerate(zip(jobs, build_both(jobs, tmp_path, SINABS_203))):
+        assert got["sinabs_version"] == "2.0.3"
+        theirs, ours = got["sinabs"], got["snnc"]
+        # the one known disagreement: sinabs 2.0.3 computes weights_kill_bit from the weights before it
+        # transposes them to samna's [f][c][x][y]; snnc's kill bits follow the weights they kill
+        for core, (a, b) in enumerate(zip(theirs["cnn_layers"], ours["cnn_layers"])):
+            if a["weights"] is None:
+                continue
+            assert a["weights_kill_bit"] == _swap_xy(b["weights_kill_bit"]), (j, core)
+            assert b["weights_kill_bit"] == (np.asarray(b["weights"]) == 0).tolist(), (j, core)
+            transposed += a["weights_kill_bit"] != b["weights_kill_bit"]
+            a["weights_kill_bit"] = b["weights_kill_bit"]
+        # the other: sinabs 2.0.3 sets dvs_layer.merge whenever the input has one channel, also when the DVS
+        # layer is unused (it then routes nowhere: pass_sensor_events False, destinations off); snnc and
+        # sinabs 3.1.3 leave it alone
+        if jb["config"]["dvs_layer"] is None and jb["config"]["input_shape"][0] == 1:
+            assert theirs["dvs_layer"]["merge"] and not ours["dvs_layer"]["merge"]
+            assert not theirs["dvs_layer"]["pass_sensor_events"]
+            assert not any(d["enable"] for d in theirs["dvs_layer"]["destinations"])
+            theirs["dvs_layer"]["merge"] = False
+            merged += 1
+        assert_same_configuration(got, jb["config"], f"dynapcnn job {j}")
+    assert transposed > 0 and merged > 0, "both known differences must have been exercised"
+
+
+def test_chip_option_validation_and_the_dynapcnn_differences(tmp_path) -> None:
+    ckpt = str(HERE.parent / "snnc" / "models" / "checkpoints" / "speck_cnn.pt")
+    dt = zoo.recipe("speck_cnn")["dt_us"] * 1e-6
+    with pytest.raises(SnncError, match="chip 'speck3' unknown"):
+        snnc.compile(ckpt, target="speck", dt_s=dt, chip="speck3")
+    with pytest.raises(SnncError) as e:
+        snnc.compile(ckpt, target="speck", dt_s=dt, chip="dynapcnn", readout=True)
+    assert "speck.chip.readout" in str(e.value.format())
+    speck = json.loads(snnc.compile(ckpt, target="speck", dt_s=dt, chip="speck2f", readout=True)
+                       .payload["speck/config.json"])
+    assert speck["readout"]["enable"] and not any("weights_kill_bit" in c for c in speck["cnn_layers"] if c)
+    code = "import sys; from snnc.cli import compile_main; sys.exit(compile_main(sys.argv[1:]))"
+    r = subprocess.run([sys.executable, "-c", code, ckpt, "--target", "speck", "--chip", "dynapcnn", "--dt", str(dt),
+                        "-o", "d.snnc"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads(snnc.load(str(tmp_path / "d.snnc")).artifact.payload["speck/config.json"])
+    assert cfg["chip"] == "dynapcnn"
+    assert all({"weights_kill_bit", "biases_kill_bit", "neurons_value_kill_bit"} <= set(c) for c in cfg["cnn_layers"] if c)
+    from snnc.targets.speck.device import build_samna_config
+
+    with pytest.raises(SnncError):  # without samna: unavailable; with it: a Speck devkit refuses a DYNAP-CNN file
+        build_samna_config(cfg, device="speck2fdevkit")
