@@ -307,15 +307,17 @@ def random_netx_net(rng: np.random.Generator, slot: str) -> LoihiNetwork:
                 g = int(rng.choice([1, c])) if c > 1 else 1
                 o = g * int(rng.integers(1, 3))
                 kh, kw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-                bias = rng.integers(-40, 40, (o, 1, 1)) * np.ones((1,) + (1, 1), dtype=np.int64) \
-                    if rng.random() < 0.5 else int(rng.integers(-40, 40))
+                per_channel = rng.random() < 0.5  # netx stores a per-channel bias as (C,), else per neuron
                 c1 = LoihiLayer.conv("c1", rng.integers(-128, 128, (o, c // g, kh, kw)), shape, source=-1,
                                      stride=tuple(rng.integers(1, 3, 2)), padding=tuple(rng.integers(0, 2, 2)),
                                      dilation=tuple(rng.integers(1, 3, 2)), groups=g,
                                      du=int(rng.integers(0, 4097)), dv=int(rng.integers(0, 4097)),
-                                     vth_mant=int(rng.integers(1, 300)), bias_mant=bias, bias_exp=6)
+                                     vth_mant=int(rng.integers(1, 300)), bias_mant=int(rng.integers(-40, 40)),
+                                     bias_exp=6)
                 if min(c1.output_shape[1:]) < 1:
                     continue
+                if per_channel:
+                    c1.bias_mant = rng.integers(-40, 40, (o, 1, 1)) * np.ones(c1.output_shape, dtype=np.int64)
                 layers.append(c1)
                 shape = c1.output_shape
                 if rng.random() < 0.7 and min(shape[1:]) >= 2:

@@ -193,7 +193,7 @@ def run_netx_many(jobs: Sequence[Tuple[Union[str, "os.PathLike[str]"], np.ndarra
         payload[f"job{j}/spikes"] = (x != 0).astype(np.uint8)
         payload[f"job{j}/record_states"] = np.array(bool(record_states))
         work += int(x.shape[0]) * int(x.shape[1]) * 8
-    out = _execute(payload, timeout_s or 180.0 + 0.02 * work, mode)
+    out = _execute(payload, timeout_s or 900.0 + 0.05 * work, mode)  # netx builds big conv nets slowly
     results = []
     for j in range(len(jobs)):
         p = f"job{j}/"
