@@ -3,7 +3,9 @@
 #   .venv       Python 3.11 (or the python3 found), torch 2.13.0 CPU, snnc editable, test tools,
 #               sinabs 3.1.3 --no-deps (test oracle only; it pins an old nir), rockpool 3.1.0 --no-deps
 #               and xylosim 0.1.3 (built from source: the Xylo oracle).
-#   .lava-venv  Python 3.10 (SNNC_LAVA_PYTHON, or python3.10 / pyenv 3.10.x), lava-nc 0.10.0, lava-dl 0.6.0.
+#   .lava-venv  Python 3.10 (SNNC_LAVA_PYTHON, or python3.10 / pyenv 3.10.x), lava-nc 0.10.0, lava-dl 0.6.0,
+#               and what lava-dl's netx imports: torch 2.3.1 (+ NVIDIA runtime wheels), torchvision 0.18.1,
+#               matplotlib, OpenCV (headless).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP_FLAGS="-q --disable-pip-version-check"
@@ -20,6 +22,9 @@ if ! stamp_ok .venv/.snnc-stamp; then
   .venv/bin/pip install $PIP_FLAGS "torch==2.13.0"
   .venv/bin/pip install $PIP_FLAGS -e ".[test]" "torch==2.13.0"
   .venv/bin/pip install $PIP_FLAGS --no-deps "sinabs==3.1.3" "pbr" "nirtorch==2.6"
+  # sinabs 2.0.3, the last sinabs with a DYNAP-CNN devkit config builder: a second oracle, kept out of
+  # site-packages (tests put it on sys.path in a separate process)
+  .venv/bin/pip install $PIP_FLAGS --no-deps --upgrade --target .venv/sinabs-2.0.3 "sinabs==2.0.3"
   # other frameworks, for the interop tests that export real NIR files with them (no-deps: keep torch)
   .venv/bin/pip install $PIP_FLAGS --no-deps "snntorch==1.0.0" "norse==1.1.0" "spikingjelly==2.0.0" "loguru==0.7.3" \
       "rockpool==3.1.0" "scipy==1.17.1"
@@ -48,6 +53,14 @@ if ! stamp_ok .lava-venv/.snnc-stamp; then
     [ -x .lava-venv/bin/python ] || $LPY -m venv .lava-venv
     .lava-venv/bin/pip install $PIP_FLAGS "lava-nc==0.10.0"
     .lava-venv/bin/pip install $PIP_FLAGS --no-deps "lava-dl==0.6.0" h5py
+    # lava-dl's netx (the loader of the .net files snnc writes) imports slayer, which imports torch,
+    # torchvision, matplotlib and OpenCV at import time. PyPI's only cp310 torch 2.3 wheels are CUDA
+    # builds: they import on a CPU-only machine with the NVIDIA runtime wheels they depend on
+    # (~2.7 GB download, ~5 GB installed; measured in README "Vendor loaders"). numpy stays < 2 for Lava.
+    .lava-venv/bin/pip install $PIP_FLAGS "torch==2.3.1" "torchvision==0.18.1" "numpy>=1.24.4,<2" \
+        "matplotlib>=3.5.2,<4" "opencv-python-headless>=4.8.1.78,<4.12" "pillow>=10.0.1,<11"
+    .lava-venv/bin/python -c "import lava.lib.dl.netx" >/dev/null 2>&1 \
+      || { echo "[setup] lava-dl netx does not import in .lava-venv" >&2; exit 1; }
     touch .lava-venv/.snnc-stamp
   fi
 fi

@@ -141,6 +141,8 @@ def compile_parser() -> argparse.ArgumentParser:
     p.add_argument("--dump-ir", metavar="DIR", help="write the graph after each pass into DIR")
     p.add_argument("-O", "--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
                    help="target-specific option (repeatable; keys below)")
+    p.add_argument("--chip", help="chip variant (= -O chip=NAME): Speck speck2e, speck2f (default), dynapcnn; "
+                                  "Xylo audio2 (default), imu")
     p.add_argument("-q", "--quiet", action="store_true", help="print no per-layer summary")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -173,7 +175,7 @@ def _compile(args: argparse.Namespace) -> int:
     art = snnc.compile(args.model, target=args.target, dt_s=args.dt, method=args.method,
                        input_shape=args.input_shape, dump_ir=args.dump_ir, framework=args.framework,
                        bin_us=args.bin_us, model_name=args.model_name, factory=args.factory,
-                       **dict(args.option))
+                       **{**dict(args.option), **({"chip": args.chip} if args.chip else {})})
     if args.report:
         from snnc.files import write_text
 

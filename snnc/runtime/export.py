@@ -293,3 +293,22 @@ def write_artifact_nir(artifact_or_path: Any, path: str) -> str:
     with atomic_target(path, "NIR file") as tmp:
         nir.write(tmp, graph)
     return path
+
+
+#: Formats of ``snn-export --format``: NIR for every target, plus each target's chip files.
+EXPORT_FORMATS = ("nir", "netx", "speck-config")
+
+
+def write_artifact_file(artifact_or_path: Any, path: str, fmt: str = "nir") -> str:
+    """Write an artifact's deployed program as ``fmt``: ``nir``, or a chip file its target writes; return ``path``."""
+    from snnc.artifact import atomic_target
+    from snnc.targets.base import get_target
+
+    if fmt == "nir":
+        return write_artifact_nir(artifact_or_path, path)
+    art = _as_artifact(artifact_or_path)
+    data = get_target(art.target).chip_file(fmt, art.payload, art.manifest)
+    with atomic_target(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+    return path

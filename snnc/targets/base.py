@@ -85,6 +85,14 @@ class Target(ABC):
         rounded to zero, latency in steps) for the summary ``snn-compile`` prints; ``neurons`` per layer."""
         return {}
 
+    #: Chip files ``snn-export --format NAME`` writes for this target: format name -> one-line description.
+    chip_formats: ClassVar[Dict[str, str]] = {}
+
+    def chip_file(self, fmt: str, payload: Mapping[str, bytes], manifest: Mapping[str, Any]) -> bytes:
+        """Return the bytes of the chip file ``fmt`` (one of :attr:`chip_formats`) for this artifact."""
+        raise UnsupportedError(f"target '{self.name}' writes no '{fmt}' file",
+                               hint=f"formats of this target: {', '.join(['nir', *self.chip_formats])}")
+
     def passes(self) -> List[Tuple[str, Pass]]:
         """Return the compiler passes this target needs, in order."""
         return list(DEFAULT_PASSES)

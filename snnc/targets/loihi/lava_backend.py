@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -152,6 +152,67 @@ def run_lava_many(jobs: Sequence[Tuple[LoihiNetwork, np.ndarray]], record_states
     if not jobs:
         return []
     payload = _pack_jobs(jobs, record_states)
+    return _unpack(_execute(payload, timeout_s or default_timeout_s(jobs), mode), jobs, record_states)
+
+
+@dataclass
+class NetxResult:
+    """What lava-dl netx built from one ``.net`` file and how it ran; lists are indexed by netx block.
+
+    netx makes one block (a synapse process and a LIF) per dense or conv layer of the file and none for
+    a flatten; ``readback[k]`` holds the process types and parameters netx gave block ``k``
+    (see ``lava_worker.netx_readback``).
+    """
+
+    spikes: List[np.ndarray]
+    u: List[Optional[np.ndarray]]
+    v: List[Optional[np.ndarray]]
+    readback: List[Dict[str, Any]]
+    build_s: float
+    run_s: float
+
+
+def run_netx_many(jobs: Sequence[Tuple[Union[str, "os.PathLike[str]"], np.ndarray]], record_states: bool = False,
+                  timeout_s: Optional[float] = None, mode: str = "auto") -> List[NetxResult]:
+    """Load each ``.net`` file with lava-dl netx and run its spikes (B, T, *input_shape) in one Lava worker.
+
+    The worker calls ``lava.lib.dl.netx.hdf5.Network(net_config=path)`` and runs the network netx
+    built on ``Loihi2SimCfg(select_tag="fixed_pt")``, samples one after another with every state
+    zeroed in between. Errors as :func:`run_lava_many`.
+    """
+    if not jobs:
+        return []
+    payload: Dict[str, np.ndarray] = {"num_jobs": np.array(len(jobs), dtype=np.int64)}
+    work = 0
+    for j, (path, spikes) in enumerate(jobs):
+        path = Path(path)
+        if not path.is_file():
+            raise SnncError(f"netx file not found: {path}")
+        x = np.asarray(spikes)
+        payload[f"job{j}/netx_path"] = np.array(str(path.resolve()))
+        payload[f"job{j}/spikes"] = (x != 0).astype(np.uint8)
+        payload[f"job{j}/record_states"] = np.array(bool(record_states))
+        work += int(x.shape[0]) * int(x.shape[1]) * 8
+    out = _execute(payload, timeout_s or 900.0 + 0.05 * work, mode)  # netx builds big conv nets slowly
+    results = []
+    for j in range(len(jobs)):
+        p = f"job{j}/"
+        n = int(out[p + "num_blocks"])
+        readback = []
+        for k in range(n):
+            q = f"{p}netx/{k}/"
+            readback.append({key[len(q):]: (str(val) if val.dtype.kind == "U" else val)
+                             for key, val in out.items() if key.startswith(q)})
+        results.append(NetxResult(spikes=[out[f"{p}spikes/{k}"].astype(bool) for k in range(n)],
+                                  u=[out.get(f"{p}u/{k}") for k in range(n)],
+                                  v=[out.get(f"{p}v/{k}") for k in range(n)],
+                                  readback=readback, build_s=float(out[p + "build_s"]),
+                                  run_s=float(out[p + "run_s"])))
+    return results
+
+
+def _execute(payload: Dict[str, np.ndarray], timeout_s: float, mode: str) -> Dict[str, np.ndarray]:
+    """Run a worker payload in-process or in the Lava interpreter (see :func:`run_lava_many`)."""
     if mode not in ("auto", "subprocess", "inprocess"):
         raise SnncError(f"unknown Lava run mode '{mode}'", hint="use auto, subprocess or inprocess")
     if mode == "inprocess" or (mode == "auto" and lava_in_process()):
@@ -161,11 +222,10 @@ def run_lava_many(jobs: Sequence[Tuple[LoihiNetwork, np.ndarray]], record_states
         from snnc.targets.loihi import lava_worker
 
         try:
-            out = lava_worker.run_jobs(payload)
+            return lava_worker.run_jobs(payload)
         except Exception as exc:
             raise SnncError(f"Lava run failed in-process: {type(exc).__name__}: {exc}") from exc
-        return _unpack(out, jobs, record_states)
-    return _unpack(_run_subprocess(payload, timeout_s or default_timeout_s(jobs)), jobs, record_states)
+    return _run_subprocess(payload, timeout_s)
 
 
 def _run_subprocess(payload: Dict[str, np.ndarray], timeout_s: float) -> Dict[str, np.ndarray]:

@@ -4,7 +4,8 @@ Artifact payload: ``loihi/network/<key>.npy`` (the :class:`LoihiNetwork` dict), 
 (output layer, latency, and for a non-spiking readout ``readout_scale``: the output is then
 ``v / readout_scale``, a float like the float model's readout) and, when the network is expressible there, ``loihi/network.net`` (a
 lava-dl netx HDF5 file for Lava users). Backends: ``sim`` (snnc's reference simulator, equal to
-Lava's fixed_pt model spike for spike) and ``lava`` (Lava itself, through its own interpreter).
+Lava's fixed_pt model spike for spike), ``lava`` (Lava itself, through its own interpreter) and
+``netx`` (the artifact's ``.net`` file loaded by lava-dl netx and run on the same Lava models).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from snnc.artifact import canonical_json, pack_arrays, unpack_arrays
 from snnc.compiler.graph import Graph
-from snnc.errors import ArtifactError, RuleViolationError, SnncError, Violation
+from snnc.errors import ArtifactError, RuleViolationError, SnncError, UnsupportedError, Violation
 from snnc.runtime.result import Result
 from snnc.targets.base import CompileOptions, Lowered, Target
 from snnc.targets.loihi import rules
@@ -63,7 +64,7 @@ class LoihiTarget(Target):
 
     name = "loihi"
     description = "Intel Loihi 2 (Lava fixed_pt CUBA LIF; bit-exact reference simulator, Lava backend)"
-    backends = ("sim", "lava")
+    backends = ("sim", "lava", "netx")
     binary_input = True
     option_help = OPTION_HELP
 
@@ -77,6 +78,17 @@ class LoihiTarget(Target):
                          "rounded_to_zero": int(q.get("weights_rounded_to_zero", 0)),
                          "weight_bits": q.get("weight_bits_used"), "latency_steps": lag.get(name)}
         return out
+    chip_formats = {"netx": "lava-dl netx HDF5 network (.net) for lava.lib.dl.netx.hdf5.Network"}
+
+    def chip_file(self, fmt: str, payload: Mapping[str, bytes], manifest: Mapping[str, Any]) -> bytes:
+        """Return the artifact's netx ``.net`` file (``fmt="netx"``); refuse when netx cannot express it."""
+        if fmt != "netx":
+            return super().chip_file(fmt, payload, manifest)
+        if NETX_BLOB not in payload:
+            why = manifest.get("report", {}).get("netx", "no netx file in the artifact")
+            raise UnsupportedError(f"this Loihi artifact has no lava-dl netx file ({why})",
+                                   hint="export it as NIR (--format nir), or run it with snnc (sim / lava backends)")
+        return payload[NETX_BLOB]
 
     def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
         """Return every model and hardware rule the graph breaks on Loihi 2."""
@@ -159,11 +171,14 @@ class LoihiTarget(Target):
 
     def run_backend(self, backend: str, payload: Mapping[str, bytes], manifest: Mapping[str, Any],
                     inputs: np.ndarray, record: bool) -> Result:
-        """Run on ``"lava"``: Lava's fixed_pt CPU models in their own interpreter."""
-        from snnc.targets.loihi.lava_backend import run_lava
-
+        """Run on ``"lava"`` (Lava's fixed_pt CPU models built from the network) or ``"netx"`` (the
+        artifact's ``.net`` file loaded by lava-dl netx, on the same models), in Lava's own interpreter."""
         net, run = network_from_payload(payload)
         x = np.asarray(inputs)
+        if backend == "netx":
+            return self._run_netx(net, run, payload, manifest, x, record)
+        from snnc.targets.loihi.lava_backend import run_lava
+
         res = run_lava(net, x, record_states=record)
         b = x.shape[0]
         counts, states = [], {}
@@ -177,6 +192,38 @@ class LoihiTarget(Target):
         return self._result(net, run, spikes, states, counts, None,
                             {"backend": "lava", "target": self.name, "latency_steps": run["latency_steps"],
                              "lava_build_s": res.build_s, "lava_run_s": res.run_s, **res.meta}, res.v)
+
+    def _run_netx(self, net: LoihiNetwork, run: Mapping[str, Any], payload: Mapping[str, bytes],
+                  manifest: Mapping[str, Any], x: np.ndarray, record: bool) -> Result:
+        from snnc.targets.loihi.lava_backend import run_netx_many
+
+        blob = self.chip_file("netx", payload, manifest)
+        with tempfile.TemporaryDirectory(prefix="snnc-netx-") as tmp:
+            path = os.path.join(tmp, "network.net")
+            with open(path, "wb") as fh:
+                fh.write(blob)
+            res = run_netx_many([(path, x)], record_states=record)[0]
+        b, t = x.shape[0], x.shape[1]
+        blocks = iter(range(len(res.spikes)))
+        spikes, us, vs, counts, states = [], [], [], [], {}
+        for ly in net.layers:
+            if not ly.has_neurons:  # netx makes no block for a flatten: a view of its source
+                src = x != 0 if ly.source < 0 else spikes[ly.source]
+                spikes.append(src.reshape(b, t, *ly.output_shape))
+                us.append(None)
+                vs.append(None)
+                counts.append(np.zeros(b, dtype=np.int64))
+                continue
+            k = next(blocks)
+            spikes.append(res.spikes[k])
+            us.append(res.u[k])
+            vs.append(res.v[k])
+            counts.append(res.spikes[k].reshape(b, -1).sum(1).astype(np.int64))
+            if record:
+                states[ly.name] = {"spikes": res.spikes[k], "u": res.u[k], "v": res.v[k]}
+        return self._result(net, run, spikes, states, counts, None,
+                            {"backend": "netx", "target": self.name, "latency_steps": run["latency_steps"],
+                             "lava_build_s": res.build_s, "lava_run_s": res.run_s}, vs)
 
     @staticmethod
     def _result(net: LoihiNetwork, run: Mapping[str, Any], spikes: List[np.ndarray], states: Dict[str, Any],

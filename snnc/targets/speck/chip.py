@@ -1,4 +1,4 @@
-"""Speck / DynapCNN chip constants and memory formulas.
+"""Speck / DynapCNN chip constants, memory formulas, and the chip variants (speck2e, speck2f, dynapcnn).
 
 Every number here was checked against sinabs 3.1.3
 (``sinabs/backend/dynapcnn/chips/dynapcnn.py`` ``get_constraints``,
@@ -113,3 +113,38 @@ def core_limit(core: int, kind: str) -> int:
     mem = CORES[core]
     return {"kernel": mem.kernel_entries, "neuron": mem.neuron_entries,
             "bias": mem.bias_entries}[kind]
+
+
+@dataclass(frozen=True)
+class ChipVariant:
+    """One chip of the family (``--chip`` / ``-O chip=NAME``): samna module, devkits, configuration differences.
+
+    All three share the 9 cores, memories and rules above (sinabs uses one ``get_constraints``).
+    ``readout``: the chip has the readout block that sinabs' ``extend_readout_layer`` serves ("For
+    Speck 2E and 2F"). ``kill_bits``: its configuration also carries ``weights_kill_bit``,
+    ``biases_kill_bit`` and ``neurons_value_kill_bit`` (sinabs <= 2.0.3's DYNAP-CNN builder writes
+    them; its Speck builders do not; sinabs 2.0.4+ dropped the DYNAP-CNN devkit).
+    """
+
+    name: str
+    samna_module: str
+    configuration_class: str
+    devkits: tuple[str, ...]
+    readout: bool
+    kill_bits: bool
+
+
+#: The chips snnc configures, by ``chip`` option value.
+CHIPS: dict[str, ChipVariant] = {
+    "speck2e": ChipVariant("speck2e", "speck2e", "SpeckConfiguration", ("speck2edevkit", "speck2e"), True, False),
+    "speck2f": ChipVariant("speck2f", "speck2f", "SpeckConfiguration", ("speck2fdevkit", "speck2fmodule"), True,
+                           False),
+    "dynapcnn": ChipVariant("dynapcnn", "dynapcnn", "DynapcnnConfiguration", ("dynapcnndevkit",), False, True),
+}
+
+
+def chip_variant(name: str) -> ChipVariant:
+    """Return the chip called ``name`` (KeyError names the known ones)."""
+    if name not in CHIPS:
+        raise KeyError(f"unknown chip {name!r}; known: {sorted(CHIPS)}")
+    return CHIPS[name]

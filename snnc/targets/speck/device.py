@@ -25,7 +25,11 @@ from typing import Any, Optional
 import numpy as np
 
 from snnc.errors import ArtifactError, BackendUnavailableError, InputError, RuleViolationError, Violation
+from snnc.targets.speck.chip import CHIPS
 from snnc.targets.speck.network import CONFIG_FORMAT
+
+#: Configuration keys only DYNAP-CNN configurations carry (see :class:`snnc.targets.speck.chip.ChipVariant`).
+KILL_BITS = ("weights_kill_bit", "biases_kill_bit", "neurons_value_kill_bit")
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +39,11 @@ DEVICE_TYPES = {
     "speck2e": "Speck2eTestBoard",
     "speck2fmodule": "Speck2fModuleDevKit",
     "speck2fdevkit": "Speck2fDevKit",
+    "dynapcnndevkit": "DynapcnnDevKit",  # sinabs <= 2.0.3
 }
 #: samna sub-module holding the configuration classes of each devkit type.
 CHIP_MODULE = {"speck2edevkit": "speck2e", "speck2e": "speck2e",
-               "speck2fmodule": "speck2f", "speck2fdevkit": "speck2f"}
+               "speck2fmodule": "speck2f", "speck2fdevkit": "speck2f", "dynapcnndevkit": "dynapcnn"}
 _INSTALL_HINT = ("install SynSense's samna (the PyPI 'samna' package is only an installer stub "
                  "that downloads the real one from SynSense's index at import time) and connect "
                  "a Speck devkit")
@@ -99,8 +104,13 @@ def build_samna_config(config: dict[str, Any] | str | Path, device: str = "speck
     dev_type = device.split(":")[0]
     if dev_type not in CHIP_MODULE:
         raise InputError(f"unknown Speck device type {dev_type!r}; known: {sorted(CHIP_MODULE)}")
-    chip_mod = getattr(samna, CHIP_MODULE[dev_type])
-    sc = chip_mod.configuration.SpeckConfiguration()
+    variant = CHIPS[CHIP_MODULE[dev_type]]
+    compiled = CHIPS.get(str(cfg.get("chip", "speck2f")))
+    if compiled is None or compiled.kill_bits != variant.kill_bits:  # Speck and DYNAP-CNN configurations differ
+        raise InputError(f"configuration compiled for chip {cfg.get('chip')!r} cannot go to a {dev_type}",
+                         hint=f"compile with -O chip={variant.name}")
+    chip_mod = getattr(samna, variant.samna_module)
+    sc = getattr(chip_mod.configuration, variant.configuration_class)()
     sc.dvs_layer.pass_sensor_events = False
     for core, layer in enumerate(cfg["cnn_layers"]):
         if layer is None:
@@ -112,8 +122,9 @@ def build_samna_config(config: dict[str, Any] | str | Path, device: str = "speck
             target.destinations[k].enable = bool(dest["enable"])
             target.destinations[k].pooling = int(dest["pooling"])
         for key in ("weights", "biases", "leak_enable", "return_to_zero", "threshold_high",
-                    "threshold_low", "monitor_enable", "neurons_initial_value"):
-            setattr(target, key, layer[key])
+                    "threshold_low", "monitor_enable", "neurons_initial_value") + KILL_BITS:
+            if key in layer:
+                setattr(target, key, layer[key])
     dvs = cfg.get("dvs_layer")
     if dvs is not None:
         for key in ("merge", "mirror", "mirror_diagonal", "cut", "origin", "pooling",
@@ -184,6 +195,9 @@ class SpeckDevice:
         if chip_name == "speck2f":
             self._source = samna.BasicSourceNode_speck2f_event_input_event()
             self._sink = samna.BasicSinkNode_speck2f_event_output_event()
+        elif chip_name == "dynapcnn":  # as sinabs 2.0.3's DynapcnnConfigBuilder
+            self._source = samna.BasicSourceNode_dynapcnn_event_input_event()
+            self._sink = samna.BasicSinkNode_dynapcnn_event_output_event()
         else:
             self._source = samna.BasicSourceNode_speck2e_event_speck2e_input_event()
             self._sink = samna.BasicSinkNode_speck2e_event_output_event()

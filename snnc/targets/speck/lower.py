@@ -69,6 +69,8 @@ class SpeckOptions:
         if opts.spike_mode not in chip.SPIKE_MODES:
             raise InputError(f"spike_mode {opts.spike_mode!r} unknown",
                              hint=f"use one of {chip.SPIKE_MODES}")
+        if opts.chip not in chip.CHIPS:
+            raise InputError(f"chip {opts.chip!r} unknown", hint=f"use one of {sorted(chip.CHIPS)}")
         if opts.reset not in (None, "zero", "subtract"):
             raise InputError(f"reset {opts.reset!r} unknown", hint="use 'zero' or 'subtract'")
         return opts

@@ -292,8 +292,9 @@ class SpeckNetwork:
             raise ArtifactError(f"two layers share a core: {core_of}")
         cnn_layers: list[Optional[dict[str, Any]]] = [None] * chip.N_CORES
         readout_src = self.readout.layer if self.readout is not None else None
+        kill_bits = self.chip_name in chip.CHIPS and chip.CHIPS[self.chip_name].kill_bits
         for i, lyr in enumerate(self.layers):
-            cnn_layers[core_of[i]] = _core_config(lyr, core_of, readout=(i == readout_src))
+            cnn_layers[core_of[i]] = _core_config(lyr, core_of, readout=(i == readout_src), kill_bits=kill_bits)
         dvs_cfg = _dvs_config(self.dvs, core_of) if self.dvs is not None else None
         return {
             "format": CONFIG_FORMAT,
@@ -321,8 +322,13 @@ def _xy(pair: Pair) -> dict[str, int]:
     return {"x": int(pair[1]), "y": int(pair[0])}
 
 
-def _core_config(lyr: SpeckLayer, core_of: dict[int, int], readout: bool) -> dict[str, Any]:
-    """samna ``CNNLayerConfig`` fields of one layer (same conventions as sinabs)."""
+def _core_config(lyr: SpeckLayer, core_of: dict[int, int], readout: bool, kill_bits: bool = False
+                 ) -> dict[str, Any]:
+    """samna ``CNNLayerConfig`` fields of one layer (same conventions as sinabs).
+
+    ``kill_bits`` (DYNAP-CNN): a kill bit per weight (set where the weight is 0, in the weights'
+    own ``[f][c][x][y]`` order), per bias (bias 0) and per neuron state (none killed).
+    """
     c, h, w = lyr.input_shape
     f, oh, ow = lyr.neuron_shape
     kh, kw = lyr.kernel_size
@@ -337,7 +343,13 @@ def _core_config(lyr: SpeckLayer, core_of: dict[int, int], readout: bool) -> dic
         dests.append({"layer": chip.READOUT_DESTINATION, "enable": True, "pooling": 1})
     while len(dests) < chip.MAX_DESTINATIONS:
         dests.append({"layer": 0, "enable": False, "pooling": 1})
+    extra: dict[str, Any] = {}
+    if kill_bits:
+        extra = {"weights_kill_bit": (lyr.weights == 0).transpose(0, 1, 3, 2).tolist(),
+                 "biases_kill_bit": (lyr.biases == 0).tolist(),
+                 "neurons_value_kill_bit": np.zeros((f, ow, oh), dtype=bool).tolist()}
     return {
+        **extra,
         "dimensions": {
             "input_shape": {"size": {"x": w, "y": h}, "feature_count": c},
             "output_shape": {"size": {"x": ow, "y": oh}, "feature_count": f},

@@ -198,6 +198,16 @@ def rule_dvs(net: SpeckNetwork) -> list[Violation]:
     return out
 
 
+def rule_chip_readout(net: SpeckNetwork) -> list[Violation]:
+    """The readout block exists on chips that have one (Speck 2E/2F, not the DYNAP-CNN devkit)."""
+    variant = chip.CHIPS.get(net.chip_name)
+    if net.readout is None or variant is None or variant.readout:
+        return []
+    return [Violation("speck.chip.readout", net.layers[net.readout.layer].name, f"readout on {net.chip_name}",
+                      "a chip with a readout block (speck2e, speck2f)",
+                      "read the output spikes by monitoring the output layer (drop the readout option)")]
+
+
 def rule_memory(net: SpeckNetwork) -> list[Violation]:
     """All layers can be placed on distinct cores with enough kernel/neuron/bias memory."""
     if len(net.layers) > chip.N_CORES:
@@ -209,7 +219,7 @@ def rule_memory(net: SpeckNetwork) -> list[Violation]:
 NETWORK_RULES: tuple[NetworkRule, ...] = (
     rule_layer_count, rule_input_size, rule_dvs, rule_non_square_kernel, rule_kernel_size,
     rule_stride, rule_padding, rule_pooling, rule_destinations, rule_output_map, rule_channels,
-    rule_readout, rule_weight_range, rule_threshold_range, rule_memory,
+    rule_readout, rule_chip_readout, rule_weight_range, rule_threshold_range, rule_memory,
 )
 
 

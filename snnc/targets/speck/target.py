@@ -57,6 +57,15 @@ class SpeckTarget(Target):
                          "rounded_to_zero": int(quant.get(name, {}).get("rounded_to_zero", {}).get("weights", 0)),
                          "latency_steps": 0}
         return out
+    chip_formats = {"speck-config": "snnc's Speck configuration (JSON, samna field names) for "
+                                    "snnc.targets.speck.device.build_samna_config"}
+
+    def chip_file(self, fmt: str, payload: Mapping[str, bytes], manifest: Mapping[str, Any]) -> bytes:
+        """Return the chip configuration JSON (``fmt="speck-config"``)."""
+        if fmt != "speck-config":
+            return super().chip_file(fmt, payload, manifest)
+        self._load(payload)  # refuses a malformed artifact
+        return payload[CONFIG_BLOB]
 
     def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
         """Return every model and hardware rule the graph breaks on Speck (memory mapping included)."""

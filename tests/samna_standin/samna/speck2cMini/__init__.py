@@ -1,0 +1,2 @@
+"""Stand-in for samna.speck2cMini (see samna/__init__.py)."""
+from samna import validate_configuration  # noqa: F401

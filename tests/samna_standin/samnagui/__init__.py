@@ -1,0 +1,1 @@
+"""Stand-in for samnagui (sinabs imports it at module level; nothing here is used)."""
