@@ -61,10 +61,15 @@ def main() -> None:
     kwargs["channels"] = list(kwargs["channels"])
     kwargs["input_shape"] = list(kwargs["input_shape"])
     name = args.name or ("asa_snn_static_binary" if extra["data"].get("data") == "nmnist-binary" else "asa_snn_static")
+    ev_parent, ev_static = evaluate(model, val), evaluate(static, val)
+    # the static model records its own validation accuracy; the parent's (and its training history) are kept
+    # under their own names
     save_checkpoint(args.out, name, kwargs, static,
                     {**extra, "derived_from": args.ckpt, "calibration_samples": int(sum(len(c) for c in calib)),
+                     "val_accuracy": ev_static["accuracy"], "val_samples": ev_static["n"],
+                     "parent_val_accuracy": extra.get("val_accuracy"),
                      "command": "python examples/train_asa.py --ckpt %s --out %s" % (args.ckpt, args.out)})
-    report = {"asa_snn": evaluate(model, val), "asa_snn_static": evaluate(static, val),
+    report = {"asa_snn": ev_parent, "asa_snn_static": ev_static,
               "asa_snn_static_compiled": evaluate_checkpoint(args.out, limit_val=args.limit_val,
                                                              compiled=True)["compiled_cpu"]}
     print(json.dumps(report, indent=1, default=float))

@@ -6,8 +6,9 @@ Per model: validation accuracy of the float model and of the compiled cpu progra
 of samples whose compiled output spikes equal the float64 torch model's, effective synaptic
 operations (MFLOPs), NASFR, training time and an energy estimate per inference from published
 per-operation energies (:data:`snnc.models.metrics.ENERGY_MODELS`: 45 nm CMOS and Loihi).
-With ``--deployed`` also the accuracy on the model's deployment target (``DEPLOY``), on that
-target's bit-exact reference simulator: the README's "deployed" column.
+With ``--deployed`` also the accuracy on the model's deployment target
+(:data:`snnc.models.zoo.DEPLOY_TARGETS`), on that target's bit-exact reference simulator. The README's
+tables are generated from ``results/zoo.json``, which ``scripts/evaluate_zoo.py`` writes with this evaluation.
 """
 from __future__ import annotations
 
@@ -20,11 +21,9 @@ import torch
 
 from snnc.models.metrics import energy_per_inference
 from snnc.models.train import evaluate_checkpoint
+from snnc.models.zoo import DEPLOY_TARGETS
 
 CKPT_DIR = Path(__file__).resolve().parents[1] / "snnc" / "models" / "checkpoints"
-#: The target each shipped checkpoint is deployed on (None: it deploys on no chip target as is).
-DEPLOY = {"nmnist_mlp": "loihi", "nmnist_cnn": "loihi", "speck_cnn": "speck", "fsdd_mlp": "loihi",
-          "skipsnn": "loihi", "minlatency_cnn": "loihi", "asa_snn_static": None, "fsdd_xylo": "xylo"}
 
 
 def main() -> None:
@@ -40,7 +39,7 @@ def main() -> None:
     for path in sorted(CKPT_DIR.glob("*.pt")):
         obj = torch.load(path, map_location="cpu", weights_only=True)
         ev = evaluate_checkpoint(str(path), limit_val=args.limit_val, compiled=True,
-                                 deploy_target=DEPLOY.get(path.stem) if args.deployed else None)
+                                 deploy_target=DEPLOY_TARGETS.get(path.stem) if args.deployed else None)
         f, c = ev["float"], ev["compiled_cpu"]
         extra = obj["extra"]
         dur = extra["dt_s"] * extra["n_steps"]

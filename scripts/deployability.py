@@ -26,14 +26,22 @@ VARIANTS: Dict[Tuple[str, str], str] = {
 }
 
 
-#: For a model a target runs but with a large accuracy cost, the variant to use there instead.
-#: Numbers: ``examples/train_report.py --deployed`` (held-out N-MNIST-small, 199 recordings).
-COSTLY: Dict[Tuple[str, str], str] = {
-    ("minlatency_cnn", "loihi"): "Loihi takes one spike per bin: 30.65 % vs 93.97 % float on counts; "
-                                 "variant: minlatency_cnn_binary (trained on binary bins) 91.46 %",
-    ("asa_snn_static", "loihi"): "Loihi takes one spike per bin: 68.34 % vs 91.46 % float on counts; "
-                                 "variant: asa_snn_static_binary (trained on binary bins) 86.43 %",
-}
+def costly(name: str, target: str) -> Optional[str]:
+    """For a model a target runs with a large accuracy cost, the cost and the variant to use there instead.
+
+    Figures from ``results/zoo.json`` (``scripts/evaluate_zoo.py``: held-out split, reference simulators).
+    """
+    from evaluate_zoo import CHIP_VARIANTS, load_results, pct
+
+    if name not in CHIP_VARIANTS:
+        return None
+    models = load_results()["models"]
+    m, v = models[name], models[CHIP_VARIANTS[name]]
+    if m["deployed"]["target"] != target:
+        return None
+    return (f"{target.capitalize()} takes one spike per bin: {pct(m['deployed']['accuracy'])} vs "
+            f"{pct(m['float']['accuracy'])} float on counts; variant: {CHIP_VARIANTS[name]} (trained on binary "
+            f"bins) {pct(v['deployed']['accuracy'])}")
 
 
 def _model(name: str):
@@ -68,7 +76,7 @@ def cell(name: str, target: str) -> str:
         return text + (f"; variant: {variant}" if variant else "")
     except SnncError as e:
         return f"refused: {e.message.splitlines()[0]}"
-    cost = COSTLY.get((name, target))
+    cost = costly(name, target)
     return f"deploys ({time.perf_counter() - t0:.2f} s compile)" + (f"; {cost}" if cost else "")
 
 

@@ -45,6 +45,11 @@ if ! stamp_ok .lava-venv/.snnc-stamp; then
       for d in "$HOME"/.pyenv/versions/3.10*; do [ -x "$d/bin/python3.10" ] && LPY="$d/bin/python3.10"; done
     fi
   fi
+  if [ -z "$LPY" ] && [ -n "${SNNC_STRICT:-}" ] && [ "${SNNC_STRICT}" != 0 ]; then
+    echo "[setup] error: no Python 3.10 found, and SNNC_STRICT is set (CI): the Lava venv is required." >&2
+    echo "[setup] Install Python 3.10 (e.g. pyenv install 3.10.13) or set SNNC_LAVA_PYTHON=/path/to/python3.10." >&2
+    exit 1
+  fi
   if [ -z "$LPY" ]; then
     echo "[setup] no Python 3.10 found: Lava backend and Lava-equality tests will be skipped" >&2
     echo "[setup] set SNNC_LAVA_PYTHON=/path/to/python3.10 to enable them" >&2

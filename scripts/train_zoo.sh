@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce every shipped checkpoint of snnc/models/checkpoints/ (CPU, one thread per run).
-# Run them one at a time on a shared machine. Training times measured on the shared 2-core
-# build machine (one thread, other jobs running): nmnist_mlp 2.7 min, nmnist_cnn 5.7 min,
-# speck_cnn 3.4 min, fsdd_mlp 0.8 min, skipsnn 4.9 + 2 min, asa_snn 3 min, minlatency_cnn 15 s.
-# Accuracies: see each model's docstring. Same command, same machine -> bitwise the same weights.
+# Run them one at a time on a shared machine. Each checkpoint records its training time
+# (extra.train_seconds, copied into results/zoo.json); accuracies: scripts/evaluate_zoo.py ->
+# results/zoo.json. Same command, same machine -> bitwise the same weights.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}

@@ -56,6 +56,12 @@ def _guard(prog: str, fn: Callable[[argparse.Namespace], int], args: argparse.Na
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (e.g. `| head`): stop quietly
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:  # pragma: no cover
+            pass
+        return 141
 
 
 def _shape(text: str) -> List[int]:

@@ -1,4 +1,10 @@
-"""Shared helpers for the test_loihi_* tests: random integer networks and a literal Lava port."""
+"""Shared helpers for the test_loihi_* tests: random integer networks and a literal Lava port.
+
+The literal port takes from a network only what is handed to Lava's processes (raw weight mantissas,
+``weight_exp``, ``num_weight_bits``, sign mode, ``du``/``dv``/``vth``/``bias_mant``/``bias_exp``) and
+applies Lava's own conversions itself (:func:`lava_dense_weights`, :func:`lava_bias`), written from
+lava/utils/weightutils.py and lava/proc/{dense,conv,lif}/models.py, not from snnc's code under test.
+"""
 from __future__ import annotations
 
 import functools
@@ -65,6 +71,39 @@ def random_spikes(rng: np.random.Generator, net: LoihiNetwork, batch: int, steps
     return rng.random((batch, steps) + tuple(net.input_shape)) < p
 
 
+def lava_dense_weights(weights: np.ndarray, sign_mode: str, num_weight_bits: int) -> np.ndarray:
+    """Lava Dense's weights after its first ``run_spk``: ``clip_weights(w, sign_mode, num_bits=8)`` then
+    ``truncate_weights(w, sign_mode, num_weight_bits)`` (lava/utils/weightutils.py), int32 like Lava."""
+    mixed, inhibitory = int(sign_mode == "mixed"), int(sign_mode == "inhibitory")
+    w = np.array(weights).astype(np.int32)  # clip_weights
+    if inhibitory:
+        w = -w
+    w = np.clip(w, (-2 ** 8) * mixed, 2 ** 8 - 1)
+    if inhibitory:
+        w = -w
+    w = w.copy().astype(np.int32)  # truncate_weights (max_num_weight_bits = 8)
+    if inhibitory:
+        w = -w
+    n = 8 - int(num_weight_bits) + mixed
+    w = (w >> n) << n
+    if inhibitory:
+        w = -w
+    return w
+
+
+def lava_bias(ly: LoihiLayer) -> np.ndarray:
+    """What Lava's fixed-point LIF adds to v per step: ``bias_mant << bias_exp`` on every neuron (int32)."""
+    mant = np.broadcast_to(np.asarray(ly.bias_mant), tuple(ly.output_shape))
+    return np.left_shift(mant.astype(np.int16).astype(np.int32), int(ly.bias_exp))
+
+
+def lava_weights(ly: Any) -> np.ndarray:
+    """The weights a Dense (clipped and truncated) or Conv (as given) process of this synapse computes with."""
+    if ly.kind == "dense":
+        return lava_dense_weights(ly.weights, ly.sign_mode, ly.num_weight_bits)
+    return np.asarray(ly.weights).astype(np.int64)
+
+
 def literal_lava(net: LoihiNetwork, spikes: np.ndarray) -> Tuple[List[Any], List[Any], List[Any]]:
     """Step-by-step port of Lava's fixed_pt Dense/Conv/LIF code with its int32 dtypes (test oracle).
 
@@ -78,7 +117,7 @@ def literal_lava(net: LoihiNetwork, spikes: np.ndarray) -> Tuple[List[Any], List
     out_s = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=bool) for ly in net.layers]
     out_u = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=np.int32) for ly in net.layers]
     out_v = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=np.int32) for ly in net.layers]
-    weights = [ly.effective_weights()[0].astype(np.int32) if ly.has_neurons else None for ly in net.layers]
+    weights = [lava_weights(ly) if ly.has_neurons else None for ly in net.layers]
     for i, ly in enumerate(net.layers):
         if ly.has_neurons:
             u[i] = np.zeros((b,) + tuple(ly.output_shape), dtype=np.int32)
@@ -114,8 +153,7 @@ def literal_lava(net: LoihiNetwork, spikes: np.ndarray) -> Tuple[List[Any], List
             u[i] = wrapped.astype(np.int32)
             dvol = v[i].astype(np.int64) * (4096 - ly.dv)
             dvol = (np.sign(dvol) * np.right_shift(np.abs(dvol), 12)).astype(np.int32)
-            bias = np.left_shift(ly.bias_full().astype(np.int16).astype(np.int32), ly.bias_exp)
-            upd = dvol + u[i] + bias.astype(np.int32)
+            upd = dvol + u[i] + lava_bias(ly)
             v[i] = np.clip(upd, -(1 << 23) + 1, (1 << 23) - 1).astype(np.int32)
             s = v[i] > (ly.vth_mant << 6)
             v[i][s] = 0

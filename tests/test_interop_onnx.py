@@ -134,7 +134,7 @@ def test_onnx_to_snn_agrees_with_ann(trained: Dict[str, object]) -> None:
     x = np.clip(x + np.random.default_rng(5).random(x.shape) * 0.5, 0, 1)  # extra noise: smaller margins
     ann_logits = _ann(trained["net"], x)
     ann = ann_logits.argmax(1)
-    assert (ann == y).mean() > 0.7, "the ANN must have learnt the task"
+    assert (ann == y).mean() >= 0.795, "the ANN must have learnt the task (measured 80.5 %)"
     results = {}
     for steps in (30, 150):
         snn_v = prog.run(rate_code(x, steps)).output[:, -1]
@@ -145,9 +145,11 @@ def test_onnx_to_snn_agrees_with_ann(trained: Dict[str, object]) -> None:
                           "logit_relerr_zero": rel(snn_v), "logit_relerr_subtract": rel(sub_v)}
     log.warning("ONNX->SNN vs ANN (reset-to-zero = NIR IF; reset-by-subtraction for comparison): %s", results)
     r = results[150]
-    assert r["agree_zero"] >= 0.9 and r["agree_subtract"] >= 0.95, results
+    # measured: agreement 94.0 % (reset to zero) and 98.5 % (subtraction) of 200; thresholds 2 samples below
+    assert r["agree_zero"] >= 0.93 and r["agree_subtract"] >= 0.975, results
     # the cost of reset-to-zero: rates stay biased (logit error does not shrink with T), subtraction converges
-    assert r["logit_relerr_subtract"] < 0.1 < r["logit_relerr_zero"], results
+    # (measured relative logit errors at 150 steps: 0.024 with subtraction, 0.57 with reset to zero)
+    assert r["logit_relerr_subtract"] < 0.03 and r["logit_relerr_zero"] > 0.5, results
     assert results[150]["logit_relerr_subtract"] < results[30]["logit_relerr_subtract"], results
 
 
@@ -177,7 +179,7 @@ def test_onnx_helper_gemm_batchnorm_and_errors(tmp_path: Path) -> None:
     graph = from_onnx(model.SerializeToString(), x, dt_s=DT)
     res = snnc.Program(snnc.compile(graph, target="cpu", dt_s=DT, method="euler")).run(rate_code(x, 200))
     agree = (res.output[:, -1].argmax(1) == (h @ w2 + 1).argmax(1)).mean()
-    assert agree >= 0.85, agree
+    assert agree >= 0.98, agree  # measured 50 of 50
     # unsupported op, two inputs, garbage bytes, bad calibration shape
     bad = helper.make_graph([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2])], "b",
                             [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4])],

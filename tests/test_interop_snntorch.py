@@ -77,16 +77,38 @@ def write(graph: Any, path: Path) -> Path:
 
 def run_snntorch(net: Any, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """Step the snnTorch net over x (batch, T, ...); return output spikes, mem and syn (Synaptic)."""
+    spk, mem, syn, _ = run_snntorch_layers(net, x)
+    return spk, mem, syn
+
+
+def run_snntorch_layers(net: Any, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], dict]:
+    """As :func:`run_snntorch`, plus every spiking layer's spikes and membrane: {module name: (spk, mem)}."""
     snn_utils.reset(net)
+    kinds = (snn.Leaky, snn.Synaptic, snn.RLeaky)
+    layers = {name: m for name, m in net.named_modules() if isinstance(m, kinds)}
+    rec: dict = {name: ([], []) for name in layers}
+
+    def hook(name: str) -> Any:
+        def fn(module: Any, inp: Any, out: Any) -> None:
+            rec[name][0].append((out[0] if isinstance(out, tuple) else out).numpy().copy())
+            rec[name][1].append(module.mem.numpy().copy())  # after this step's reset, as snnTorch returns it
+        return fn
+
+    handles = [m.register_forward_hook(hook(name)) for name, m in layers.items()]
     spk, mem, syn = [], [], []
-    with torch.no_grad():
-        for t in range(x.shape[1]):
-            o = net(torch.as_tensor(x[:, t], dtype=torch.float32))
-            spk.append(o[0].numpy())
-            mem.append(o[-1].numpy())
-            if len(o) == 3:
-                syn.append(o[1].numpy())
-    return np.stack(spk, 1), np.stack(mem, 1), (np.stack(syn, 1) if syn else None)
+    try:
+        with torch.no_grad():
+            for t in range(x.shape[1]):
+                o = net(torch.as_tensor(x[:, t], dtype=torch.float32))
+                spk.append(o[0].numpy())
+                mem.append(o[-1].numpy())
+                if len(o) == 3:
+                    syn.append(o[1].numpy())
+    finally:
+        for h in handles:
+            h.remove()
+    per_layer = {name: (np.stack(s, 1), np.stack(v, 1)) for name, (s, v) in rec.items()}
+    return np.stack(spk, 1), np.stack(mem, 1), (np.stack(syn, 1) if syn else None), per_layer
 
 
 def spikes(shape: Tuple[int, ...], seed: int = 0, batch: int = 3, steps: int = 50) -> np.ndarray:
@@ -138,7 +160,7 @@ def test_snntorch_nir_file_equals_snntorch(tmp_path: Path, kind: str, batched: b
         assert err is None, err
     path = write(graph, tmp_path / f"{kind}.nir")
     x = spikes(shape)
-    ref_spk, ref_mem, ref_syn = run_snntorch(net, x)
+    ref_spk, ref_mem, ref_syn, ref_layers = run_snntorch_layers(net, x)
     assert ref_spk.sum() >= 10, "the test net must spike to be meaningful"
 
     dt_s, method = convention("snntorch")
@@ -155,8 +177,18 @@ def test_snntorch_nir_file_equals_snntorch(tmp_path: Path, kind: str, batched: b
     np.testing.assert_allclose(res.states[last]["v"], ref_mem, rtol=1e-5, atol=1e-5)
     if ref_syn is not None:
         np.testing.assert_allclose(res.states[last]["i"], ref_syn, rtol=1e-5, atol=1e-5)
-    # every spiking layer's total is snnTorch's too (not only the output layer)
-    assert sum(int(c.sum()) for c in res.spike_counts.values()) > int(ref_spk.sum())
+    # every spiking layer's spikes and membrane are snnTorch's too, not only the output layer's
+    spiking = sorted(n for n in res.states if "spikes" in res.states[n])
+    matched = []
+    for name, (spk_l, mem_l) in ref_layers.items():
+        key = next(n for n in spiking if n == name or n.startswith(name + "."))
+        matched.append(key)
+        got = res.states[key]
+        np.testing.assert_array_equal(got["spikes"].reshape(spk_l.shape), spk_l, err_msg=f"spikes of layer {key}")
+        np.testing.assert_allclose(got["v"].reshape(mem_l.shape), mem_l, rtol=1e-5, atol=1e-5,
+                                   err_msg=f"membrane of layer {key}")
+        assert spk_l.any(), f"layer {key} never spikes: its comparison proves little"
+    assert sorted(matched) == spiking, (matched, spiking)
 
 
 def test_documented_export_call_fails_its_own_type_check() -> None:

@@ -57,12 +57,14 @@ def test_validate_reports_float_and_loihi_accuracy_on_the_held_out_split() -> No
         assert 0.0 <= acc[key] <= 1.0
         # accuracies of SAMPLES samples are multiples of 1/SAMPLES: the counts are real
         assert abs(acc[key] * SAMPLES - round(acc[key] * SAMPLES)) < 1e-9
-    assert acc["float_accuracy"] > 0.5, "the checkpoint should be trained"
+    # measured on these 40 samples (nmnist_mlp): float 97.5 %, Loihi 97.5 %, predictions 40 of 40 equal;
+    # thresholds one sample below
+    assert acc["float_accuracy"] >= 0.95, acc
     np.testing.assert_allclose(acc["gap_pp"], 100 * (acc["float_accuracy"] - acc["loihi_accuracy"]))
     np.testing.assert_allclose(acc["gap_pp"], acc["gap_binarisation_pp"] + acc["gap_quantisation_pp"])
     # the compiled network must behave like the float model, sample by sample
-    assert acc["prediction_agreement_loihi_vs_float_binary"] >= 0.85, acc
-    assert abs(acc["gap_quantisation_pp"]) <= 10.0, acc
+    assert acc["prediction_agreement_loihi_vs_float_binary"] >= 0.975, acc
+    assert abs(acc["gap_quantisation_pp"]) <= 2.5, acc
     warned = any("percentage points below" in w for w in art.manifest["report"]["warnings"])
     assert warned == (acc["gap_pp"] > 1.0)
     assert acc["loihi_padding_steps"] == art.manifest["report"]["latency_steps"]

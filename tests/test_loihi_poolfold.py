@@ -220,8 +220,10 @@ def test_speck_cnn_compiles_for_loihi_and_reports_accuracy() -> None:
     assert any("composed" in t for t in rep["loihi_notes"]), rep["loihi_notes"]
     print(f"speck_cnn on Loihi (reference simulator), 20 held-out N-MNIST: float {acc['float_accuracy']:.2f}, "
           f"float binary input {acc['float_binary_input_accuracy']:.2f}, loihi {acc['loihi_accuracy']:.2f}")
-    assert acc["float_binary_input_accuracy"] > 0.5, acc
-    assert acc["prediction_agreement_loihi_vs_float_binary"] >= 0.8, acc
+    # measured on these 20 samples: float (binary input) 95 %, Loihi 90 %, predictions 19 of 20 equal;
+    # thresholds one sample below
+    assert acc["float_binary_input_accuracy"] >= 0.90, acc
+    assert acc["prediction_agreement_loihi_vs_float_binary"] >= 0.90, acc
 
 
 @pytest.mark.skipif(bool(LAVA_MISSING), reason=LAVA_MISSING or "lava present")

@@ -63,11 +63,12 @@ def test_compiled_mlp_tracks_the_float_model_with_its_latency() -> None:
     x = np.random.default_rng(1).random((4, 200, 40)) < 0.2
     ours = snnc.Program(art).run(x, record=True)
     ref = snnc.Program(snnc.compile(mlp(), target="cpu", dt_s=1e-3)).run(x.astype(np.float64), record=True)
-    for name, lag in (("lif1", 1), ("lif2", 2)):
+    # measured: lif1 777 vs 774 spikes, 99.8 % of (sample, step, neuron) equal; lif2 202 vs 200, 95.4 %
+    for name, lag, agree in (("lif1", 1, 0.995), ("lif2", 2, 0.95)):
         a = ours.states[name]["spikes"][:, lag:].astype(bool)
         b = ref.states[name]["spikes"][:, :-lag].astype(bool)
-        assert abs(int(a.sum()) - int(b.sum())) <= 0.05 * b.sum() + 2, name
-        assert (a == b).mean() > 0.9, name
+        assert abs(int(a.sum()) - int(b.sum())) <= 0.01 * b.sum() + 2, (name, int(a.sum()), int(b.sum()))
+        assert (a == b).mean() > agree, (name, (a == b).mean())
     assert ours.output.shape == (4, 200, 5)
     assert set(ours.synops) == {"lif1", "lif2"} and ours.synops["lif1"].shape == (4,)
 

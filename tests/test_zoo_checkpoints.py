@@ -1,4 +1,8 @@
-"""Shipped checkpoints: small, loadable, documented, accurate, and compiled spikes equal torch's."""
+"""Shipped checkpoints: small, loadable, documented, and compiled spikes equal snnc's torch modules'.
+
+Their accuracies (float, compiled, deployed, on the full validation split) are checked against
+results/zoo.json in tests/test_zoo_results.py, which re-evaluates every checkpoint.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,22 +15,12 @@ import snnc
 from snnc.models import zoo
 from snnc.models.checkpoint import load_torch_file
 from snnc.models.data.nmnist import nmnist_small_dir
-from snnc.models.train import _sequence_runner, evaluate, load_data
+from snnc.models.train import _sequence_runner, load_data
 
 CKPT_DIR = Path(__file__).resolve().parents[1] / "snnc" / "models" / "checkpoints"
-#: Shipped checkpoints and the validation accuracy each must reach on the first 100 validation samples.
-SHIPPED = {
-    "nmnist_mlp": 0.80,
-    "nmnist_cnn": 0.85,
-    "speck_cnn": 0.85,
-    "skipsnn": 0.50,
-    "asa_snn_static": 0.80,
-    "minlatency_cnn": 0.80,
-    "minlatency_cnn_binary": 0.80,
-    "asa_snn_static_binary": 0.80,
-    "fsdd_mlp": 0.80,
-    "fsdd_xylo": 0.80,
-}
+#: The shipped checkpoints.
+SHIPPED = ["asa_snn_static", "asa_snn_static_binary", "fsdd_mlp", "fsdd_xylo", "minlatency_cnn", "minlatency_cnn_binary",
+           "nmnist_cnn", "nmnist_mlp", "skipsnn", "speck_cnn"]
 needs_data = pytest.mark.skipif(not (nmnist_small_dir() / "labels.txt").is_file(),
                                 reason=f"real N-MNIST-small data not found at {nmnist_small_dir()} (set SNNC_DATA)")
 
@@ -38,7 +32,7 @@ def _load(name: str):
     return path, obj
 
 
-@pytest.mark.parametrize("name", sorted(SHIPPED))
+@pytest.mark.parametrize("name", SHIPPED)
 def test_checkpoint_is_small_documented_and_loads(name: str) -> None:
     path, obj = _load(name)
     assert path.stat().st_size < 3 * 1024 * 1024
@@ -52,8 +46,10 @@ def test_checkpoint_is_small_documented_and_loads(name: str) -> None:
 
 
 @needs_data
-@pytest.mark.parametrize("name", sorted(SHIPPED))
-def test_checkpoint_accuracy_and_compiled_spikes(name: str) -> None:
+@pytest.mark.parametrize("name", SHIPPED)
+def test_compiled_cpu_spikes_equal_snnc_torch_modules(name: str) -> None:
+    """The compiled cpu program reproduces the checkpoint's float64 torch model (snnc's own neuron modules,
+    the reference here) spike for spike on the first 4 validation samples."""
     path, obj = _load(name)
     extra = obj["extra"]
     d = extra["data"]
@@ -62,11 +58,8 @@ def test_checkpoint_accuracy_and_compiled_spikes(name: str) -> None:
 
         if not fsdd_dir().is_dir():
             pytest.skip(f"FSDD recordings not found at {fsdd_dir()} (set SNNC_DATA)")
-    _, val, _ = load_data(d["data"], d["dt_us"], d["n_steps"], d["val_fraction"], d["split_seed"], 0, 100)
+    _, val, _ = load_data(d["data"], d["dt_us"], d["n_steps"], d["val_fraction"], d["split_seed"], 0, 4)
     model, _ = load_torch_file(str(path))
-    acc = evaluate(model, val, batch_size=50, measure_activity=False)["accuracy"]
-    assert acc >= SHIPPED[name], acc
-    # the compiled cpu program reproduces the float64 torch model spike for spike
     x, _ = val.batch(np.arange(4))
     x = x.astype(np.float64)
     prog = snnc.Program(snnc.compile(str(path), target="cpu", dt_s=extra["dt_s"]))
@@ -100,5 +93,5 @@ def test_deployable_checkpoint_compiles_for_its_chip(name: str, target: str) -> 
     x, y = val.batch(np.arange(16))
     prog = snnc.Program(snnc.compile(str(path), target=target, dt_s=obj["extra"]["dt_s"]))
     res = prog.run((x > 0).astype(np.float32) if target == "loihi" else x)
-    assert res.output.shape[:2] == x.shape[:2]
-    assert float((res.predictions() == y).mean()) >= 0.75
+    assert res.output.shape[:2] == x.shape[:2] and res.output.any()
+    # (its accuracy on the chip's reference simulator: results/zoo.json, checked in test_zoo_results.py)

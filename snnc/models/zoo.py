@@ -9,19 +9,18 @@ step and number of steps it was trained with (the compiled model must be run wit
 (:mod:`snnc.models.skipsnn`, :mod:`snnc.models.asa`, :mod:`snnc.models.minlatency`) register
 themselves; :func:`names` and :func:`build` import them on first use.
 
-Zoo models (``names()``), with the validation accuracy of the shipped checkpoint
-(``snnc/models/checkpoints/<name>.pt``; held-out 20 % of N-MNIST-small, seed 0, 199 recordings;
-FSDD: recording indices 5..9, 300 recordings); the compiled cpu program gives the same spikes:
+Zoo models (``names()``); the shipped checkpoints (``snnc/models/checkpoints/<name>.pt``) are
+evaluated, float, compiled and deployed, by ``scripts/evaluate_zoo.py`` into ``results/zoo.json``
+(held-out 20 % of N-MNIST-small, seed 0, 199 recordings; FSDD: recording indices 5..9):
 
-* ``nmnist_mlp``: 2312 -> 128 LIF -> 10 LIF, 1 ms x 300 steps (the README demo): 90.95 %;
-* ``nmnist_cnn``: strided-conv LIF net for Loihi, 2 ms x 150 steps, no pooling, no bias: 94.47 %;
-* ``speck_cnn``: Speck-compatible IF CNN with sum pooling, 5 ms x 60 steps: 93.47 %;
-* ``fsdd_mlp``: 64-channel cochlea spikes -> 128 LIF -> 10 LIF, 10 ms x 100 steps: 90.33 %;
+* ``nmnist_mlp``: 2312 -> 128 LIF -> 10 LIF, 1 ms x 300 steps (the README demo);
+* ``nmnist_cnn``: strided-conv LIF net for Loihi, 2 ms x 150 steps, no pooling, no bias;
+* ``speck_cnn``: Speck-compatible IF CNN with sum pooling, 5 ms x 60 steps;
+* ``fsdd_mlp``: 64-channel cochlea spikes -> 128 LIF -> 10 LIF, 10 ms x 100 steps;
 * ``fsdd_xylo``: 16-channel cochlea spikes -> 128 Xylo CubaLIF -> 8 -> host readout -> 10 (see
   :mod:`snnc.models.xylo_models`);
-* ``skipsnn`` (gated, 80.90 %, awake 40 %) / ``skipsnn_plain`` (86.93 % as stage 1),
-  ``asa_snn`` (90.95 %) / ``asa_snn_vanilla`` / ``asa_snn_static`` (91.46 %), ``minlatency_cnn``
-  (one step, 93.97 %): see :mod:`snnc.models.skipsnn`, :mod:`snnc.models.asa`,
+* ``skipsnn`` (gated) / ``skipsnn_plain``, ``asa_snn`` / ``asa_snn_vanilla`` / ``asa_snn_static``,
+  ``minlatency_cnn`` (one step): see :mod:`snnc.models.skipsnn`, :mod:`snnc.models.asa`,
   :mod:`snnc.models.minlatency`.
 
 Every shipped checkpoint is reproduced by the command in its model's docstring (all of them:
@@ -61,6 +60,14 @@ RECIPE_DEFAULTS: Dict[str, Any] = {
     "shift_px": 0,           # random translation augmentation (pixels, N-MNIST only)
     "train_window": 0,       # >0: train on random windows of this many steps (evaluate on all)
     "kwargs": {},            # constructor arguments used for training and stored in checkpoints
+}
+
+
+#: The chip target each shipped checkpoint is deployed on and evaluated on (its reference simulator).
+DEPLOY_TARGETS: Dict[str, str] = {
+    "nmnist_mlp": "loihi", "nmnist_cnn": "loihi", "speck_cnn": "speck", "fsdd_mlp": "loihi", "skipsnn": "loihi",
+    "asa_snn_static": "loihi", "asa_snn_static_binary": "loihi", "minlatency_cnn": "loihi",
+    "minlatency_cnn_binary": "loihi", "fsdd_xylo": "xylo",
 }
 
 

@@ -56,6 +56,21 @@ class XyloTarget(Target):
         "weight_shift": "'auto' (default) or 0..7",
     }
 
+    def layer_summary(self, report: Mapping[str, Any], neurons: Mapping[str, int]) -> Dict[str, Dict[str, Any]]:
+        """Per population: hidden or output neurons used of the chip's, weights rounded to zero, lag in steps."""
+        chip_rep = report.get("chip", {})
+        limits = chip_rep.get("limits", {})
+        quant = report.get("quantization", {})
+        lags = report.get("population_lag_steps", {})
+        out: Dict[str, Dict[str, Any]] = {}
+        for name, (where, _) in report.get("populations", {}).items():
+            group = "output" if where == "output" else "hidden"
+            kind = "outputs" if group == "output" else "hidden"
+            out[name] = {"resource": f"{group}: {chip_rep.get(kind)} of {limits.get(kind)} neurons on the chip",
+                         "rounded_to_zero": int(quant.get(group, {}).get("weights_rounded_to_zero", 0)),
+                         "latency_steps": lags.get(name)}
+        return out
+
     @staticmethod
     def _lower(graph: Graph, options: CompileOptions) -> LoweringResult:
         return lower_graph(graph, options.dt_s, options.method, options.extra)
