@@ -129,7 +129,7 @@ def _dt(dt_s: float) -> str:
 
 
 def _target(t: str) -> str:
-    return {"loihi": "Loihi", "speck": "Speck", "cpu": "cpu"}[t]
+    return {"loihi": "Loihi", "speck": "Speck", "xylo": "Xylo", "cpu": "cpu"}[t]
 
 
 def deployed_cell(name: str, m: Dict[str, Any]) -> str:

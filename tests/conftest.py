@@ -28,9 +28,6 @@ ALLOWED_SKIPS: Dict[str, str] = {
     "samna absent": r"samna",
     # a chip that is not attached to this machine
     "hardware absent": r"no Speck devkit|no Loihi|hardware (is )?not (attached|connected|available)",
-    # TEMPORARY: lava-dl's netx imports torch, which the Lava venv lacks until issue 13 lands;
-    # issue 13 removes this entry (then a netx that does not import fails CI).
-    "netx without torch (until issue 13)": r"lava\.lib\.dl\.netx does not import",
 }
 
 _SUMMARY: List[str] = []
