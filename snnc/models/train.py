@@ -405,8 +405,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads per process (default 1: on a shared 2-core machine 2 threads ran 10x slower)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--finetune-for", choices=("loihi", "speck"), default=None,
+                   help="fine-tune through this chip's integer arithmetic (snnc.models.finetune), starting from "
+                        "--init (default: the shipped checkpoint of MODEL); writes MODEL_ft_TARGET")
+    p.add_argument("-O", "--option", action="append", type=_target_option, default=[], metavar="KEY=VALUE",
+                   help="with --finetune-for: a target option, as snn-compile -O (e.g. spike_mode=single)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def _target_option(text: str) -> Tuple[str, Any]:
+    from snnc.cli import _option
+
+    return _option(text)
 
 
 def _resolve(args: argparse.Namespace) -> Dict[str, Any]:
@@ -602,6 +613,15 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     return metrics
 
 
+def _is_finetune_variant(name: str) -> bool:
+    from snnc.models.zoo import recipe
+
+    try:
+        return bool(recipe(name).get("finetune"))
+    except SnncError:
+        return False
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Console entry point of ``snn-train``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -609,7 +629,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.argv = argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        metrics = train(args)
+        if args.finetune_for or _is_finetune_variant(args.model):
+            from snnc.models.finetune import train_from_args
+
+            metrics = train_from_args(args)
+        else:
+            metrics = train(args)
     except SnncError as e:
         print(f"snn-train: error: {e.format()}", file=sys.stderr)
         return e.exit_code
