@@ -93,6 +93,10 @@ def _options_help() -> str:
             lines += [f"    {k:18s} {v}" for k, v in sorted(tgt.option_help.items())]
         else:
             lines.append(f"  --target {name} takes no -O options")
+    from snnc.runtime.diverge import OPTION_HELP as DIVERGE_OPTIONS
+
+    lines.append("  -O keys of --target loihi and speck, for the divergence report (snnc/runtime/diverge.py):")
+    lines += [f"    {k:18s} {v}" for k, v in sorted(DIVERGE_OPTIONS.items())]
     return "\n".join(lines)
 
 
@@ -193,6 +197,9 @@ def _compile(args: argparse.Namespace) -> int:
     tb = art.manifest.get("time_base", {})
     if not args.quiet:
         _print_summary(art.report, sys.stdout)
+    div = art.report.get("divergence")
+    if div:
+        print(div["text"] + (f"\nwrote {div['plot']}" if div.get("plot") else ""))
     if args.check:
         print(f"ok: {args.model} fits target '{args.target}' (dt {tb.get('dt_s'):g} s from {tb.get('dt_source')})")
         return EXIT_OK
