@@ -8,7 +8,22 @@ from snnc.runtime.api import Program, compile, load, load_model
 from snnc.runtime.result import Result
 from snnc.version import __version__
 
-__all__ = ["Artifact", "Program", "Result", "SnncError", "compile", "load", "load_model", "__version__"]
+__all__ = ["Artifact", "Program", "Result", "SnncError", "compile", "diverge", "finetune", "load", "load_model",
+           "__version__"]
+
+
+def finetune(model, target, data=None, **kwargs):  # type: ignore[no-untyped-def]
+    """Fine-tune ``model`` through ``target``'s integer arithmetic; see :func:`snnc.models.finetune.finetune`."""
+    from snnc.models.finetune import finetune as _finetune
+
+    return _finetune(model, target, data, **kwargs)
+
+
+def diverge(model, artifact, inputs, labels=None, **kwargs):  # type: ignore[no-untyped-def]
+    """Report where and why ``artifact`` departs from ``model``; see :func:`snnc.runtime.diverge.diverge`."""
+    from snnc.runtime.diverge import diverge as _diverge
+
+    return _diverge(model, artifact, inputs, labels, **kwargs)
 
 
 def _single_threaded_torch_in_forked_child() -> None:

@@ -515,11 +515,12 @@ def _loihi(graph: Any, prog: Any, x: np.ndarray, dt_model: float, dt_chip: float
     for ly in net.layers:
         if not ly.has_neurons:
             continue
-        ref = fref.get(ly.name)
-        if ref is None:
-            notes.append(f"layer {ly.name}: no float-model layer of that name; not compared")
-            continue
         rungs = [o[ly.name] for o in outputs]
+        ref = fref.get(ly.name)
+        if ref is None:  # the float simulator records no state for memoryless layers: use the float twin
+            ref = rungs[0]
+            notes.append(f"layer {ly.name}: compared against the float twin (the float simulator records no "
+                         "state for it)")
         if ly.readout:
             ld = _compare_readout(ly.name, labels.get(ly.name, ly.name), lags.get(ly.name, 0), ref, rungs, keys)
         else:
@@ -598,11 +599,12 @@ def _speck(graph: Any, prog: Any, x: np.ndarray, dt_model: float, dt_chip: float
     layers, divs = [], {}
     ro = net.readout
     for i, ly in enumerate(net.layers):
+        rungs = [o[ly.name] for o in outputs]
         ref = fref.get(ly.name)
         if ref is None:
-            notes.append(f"layer {ly.name}: no float-model layer of that name; not compared")
-            continue
-        rungs = [o[ly.name] for o in outputs]
+            ref = rungs[0]
+            notes.append(f"layer {ly.name}: compared against the float twin (the float simulator records no "
+                         "state for it)")
         if ro is not None and ro.layer == i:
             rungs = [r.reshape(b, t_in, -1, *ly.neuron_shape[1:])[:, :, ::ro.channel_stride].reshape(b, t_in, -1)
                      for r in rungs]
