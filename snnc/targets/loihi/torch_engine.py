@@ -123,6 +123,13 @@ class _Syn:
     dilation: Tuple[int, int] = (1, 1)
     groups: int = 1
     exact_f32: bool = False  # every partial sum an integer below 2**24: float32 is exact
+    bound: float = float("inf")  # largest sum(|w|) over outputs: |sum| of binary inputs never exceeds it
+
+    def act_bound(self) -> float:
+        """A bound on |a << 6| this synapse delivers for binary inputs (before any wrap)."""
+        if self.kind == "dense":
+            return (self.bound * 2.0 ** self.weight_exp + 1.0) * 64.0
+        return self.bound * 64.0
 
 
 @dataclass
@@ -208,7 +215,8 @@ class TorchLoihi:
                              weight=torch.as_tensor(w, dtype=torch.float64, device=dev),
                              weight_exp=int(syn.weight_exp) if syn.kind == "dense" else 0, integer=integer,
                              stride=tuple(syn.stride), padding=tuple(syn.padding), dilation=tuple(syn.dilation),
-                             groups=int(syn.groups), exact_f32=integer and _f32_exact(w_int)))
+                             groups=int(syn.groups), exact_f32=integer and _f32_exact(w_int),
+                             bound=float(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()) if w.size else 0.0))
         if r.float_decay:
             keep_u, keep_v = float(twin["a_i"]), float(twin["a_v"])  # type: ignore[index]
         else:
@@ -243,17 +251,19 @@ class TorchLoihi:
                 acc = F.linear(xs.reshape(xs.shape[0], -1), w).to(torch.float64)
                 if not syn.integer:
                     return acc * (2.0 ** syn.weight_exp * 64.0)
-                acc = torch.round(acc)  # exact integers already; rounding guards against any inexact kernel
+                if x.device.type != "cpu":
+                    acc = torch.round(acc)  # exact on CPU; rounding guards against a GPU kernel's TF32/FFT paths
                 e = syn.weight_exp
                 a = acc * 2.0 ** e if e >= 0 else torch.floor(acc * 2.0 ** e)
-                if r.no_wrap:
+                if r.no_wrap or syn.act_bound() < _TWO31:  # no int32 wrap can happen
                     return a * 64.0
                 return wrap32(wrap32(a) * 64.0)
             acc = F.conv2d(xs, w, None, stride=syn.stride, padding=syn.padding, dilation=syn.dilation,
                            groups=syn.groups).to(torch.float64)
             if syn.integer:
-                acc = torch.round(acc)
-                if not r.no_wrap:
+                if x.device.type != "cpu":
+                    acc = torch.round(acc)
+                if not r.no_wrap and syn.bound >= UV_MAX:  # below it no 24-bit wrap can happen
                     acc = wrap24(acc)
             return acc * 64.0
 
@@ -279,7 +289,7 @@ class TorchLoihi:
                     a = a + (shadow.reshape(batch, steps, ly.n) - shadow.reshape(batch, steps, ly.n).detach())
             total = a if total is None else total + a
         assert total is not None
-        if len(ly.syns) > 1 and not self.relax.no_wrap:
+        if len(ly.syns) > 1 and not self.relax.no_wrap and sum(s.act_bound() for s in ly.syns) >= _TWO31:
             total = _ste(total, wrap32)
         return total
 
@@ -426,21 +436,49 @@ def _forward_order(net: LoihiNetwork) -> List[int]:
     return [i for i, ly in enumerate(net.layers) if ly.has_neurons]
 
 
-def _lif_step(ly: _Layer, r: Relax, u: torch.Tensor, v: torch.Tensor, act: torch.Tensor, t: int
-              ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@dataclass(frozen=True)
+class _Limits:
+    """Which of Lava's wraps and its saturation can happen in a run (the others are identities, skipped)."""
+
+    wrap_u: bool = True
+    wrap_v: bool = True
+    clip_v: bool = True
+
+
+_ALL_LIMITS = _Limits()
+
+
+def _limits(ly: _Layer, r: Relax, act: torch.Tensor) -> _Limits:
+    """Bound ``|u|`` and ``|v|`` over a run from ``max |act|`` (``|trunc(x)| <= |x|``): the reference's own argument."""
+    t_steps = int(act.shape[1])
+    amax = float(act.detach().abs().max()) if act.numel() else 0.0
+
+    def grow(keep: float) -> float:
+        return float(t_steps) if keep >= 1.0 else min(float(t_steps), 1.0 / (1.0 - keep))
+
+    u_b = (amax * grow(ly.keep_u) + 1.0) * (1.0 + 1e-9)
+    b_max = float(ly.bias.abs().max()) if ly.bias is not None else 0.0
+    v_b = ((u_b + b_max) * grow(ly.keep_v) + 1.0) * (1.0 + 1e-9)
+    return _Limits(wrap_u=not r.no_wrap and u_b >= UV_MAX, wrap_v=not r.no_wrap and v_b >= _TWO31,
+                   clip_v=not r.no_saturation and v_b > V_MAX)
+
+
+def _lif_step(ly: _Layer, r: Relax, u: torch.Tensor, v: torch.Tensor, act: torch.Tensor, t: int,
+              lim: _Limits = _ALL_LIMITS) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of Lava's fixed-point LIF (see the module doc), with ``r``'s relaxations.
 
+    ``lim`` says which wraps and saturation can happen (:func:`_limits`); the others are skipped.
     Returns ``(spikes bool, u, v before the reset)``; the caller sets ``v = 0`` where it spiked.
     """
     u = _decay(u, ly.keep_u, r) + act
-    if not r.no_wrap:
+    if lim.wrap_u and not r.no_wrap:
         u = _ste(u, wrap_u)
     v = _decay(v, ly.keep_v, r) + u
     if ly.bias is not None and t >= ly.onset:
         v = v + ly.bias
-    if not r.no_wrap:
+    if lim.wrap_v and not r.no_wrap:
         v = _ste(v, wrap32)
-    if not r.no_saturation:
+    if lim.clip_v and not r.no_saturation:
         v = _ste(v, lambda z: torch.clamp(z, V_MIN, V_MAX))
     s = v > ly.vth
     return s, u, v
@@ -467,10 +505,11 @@ def _scan(ly: _Layer, r: Relax, act: torch.Tensor, keep_states: bool
     out = torch.zeros((b, t_steps, n), dtype=torch.float64, device=act.device)
     rec_u = torch.zeros_like(out) if keep_states else None
     rec_v = torch.zeros_like(out) if keep_states else None
+    lim = _limits(ly, r, act)
     for t in range(t_steps):
-        s, u, v = _lif_step(ly, r, u, v, act[:, t], t)
-        v = torch.where(s, torch.zeros_like(v), v)
-        out[:, t] = s.to(torch.float64)
+        s, u, v = _lif_step(ly, r, u, v, act[:, t], t, lim)
+        v = v.masked_fill(s, 0.0)
+        out[:, t] = s
         if keep_states:
             rec_u[:, t] = u  # type: ignore[index]
             rec_v[:, t] = v  # type: ignore[index]
@@ -505,11 +544,12 @@ class LIFScan(torch.autograd.Function):
         pre = torch.zeros_like(out)  # v before the reset: the surrogate's argument
         rec_u = torch.zeros_like(out) if keep_states else None
         rec_v = torch.zeros_like(out) if keep_states else None
+        lim = _limits(ly, r, act)
         for t in range(t_steps):
-            s, u, v = _lif_step(ly, r, u, v, act[:, t], t)
+            s, u, v = _lif_step(ly, r, u, v, act[:, t], t, lim)
             pre[:, t] = v
-            v = torch.where(s, torch.zeros_like(v), v)
-            out[:, t] = s.to(torch.float64)
+            v = v.masked_fill(s, 0.0)
+            out[:, t] = s
             if keep_states:
                 rec_u[:, t] = u  # type: ignore[index]
                 rec_v[:, t] = v  # type: ignore[index]
