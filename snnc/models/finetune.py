@@ -370,6 +370,9 @@ def _load_start(model: Any) -> Tuple[Any, Dict[str, Any]]:
             raise InputError("fine-tuning starts from an snnc checkpoint (snn-train output)", file=path)
         with open(path, "rb") as fh:
             sha = hashlib.sha256(fh.read()).hexdigest()
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        if os.path.abspath(path).startswith(os.path.join(repo, "snnc") + os.sep):
+            path = os.path.relpath(os.path.abspath(path), repo)  # a shipped checkpoint: repo-relative
         return model_from_checkpoint(obj, path), {"zoo_model": obj["model"], "kwargs": obj.get("kwargs", {}),
                                                   "extra": obj.get("extra", {}), "path": path, "sha256": sha}
     if isinstance(model, str):
