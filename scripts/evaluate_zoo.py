@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 CKPT_DIR = REPO / "snnc" / "models" / "checkpoints"
 RESULTS = REPO / "results" / "zoo.json"
 MARKERS = {"zoo": ("<!-- zoo-table:start -->", "<!-- zoo-table:end -->"),
-           "papers": ("<!-- zoo-papers:start -->", "<!-- zoo-papers:end -->")}
+           "papers": ("<!-- zoo-papers:start -->", "<!-- zoo-papers:end -->"),
+           "finetune": ("<!-- zoo-finetune:start -->", "<!-- zoo-finetune:end -->")}
 
 #: What each model is, for the table (architecture only: every figure comes from the results file).
 DESCRIPTIONS: Dict[str, str] = {
@@ -37,6 +38,11 @@ DESCRIPTIONS: Dict[str, str] = {
     "skipsnn": "noise-padded N-MNIST", "asa_snn_static": "ASA gains folded",
     "asa_snn_static_binary": "same, binary bins", "minlatency_cnn": "one time step",
     "minlatency_cnn_binary": "same, binary bin",
+    "nmnist_cnn_ft_loihi": "nmnist_cnn fine-tuned through Loihi's integers",
+    "speck_cnn_ft_speck": "speck_cnn fine-tuned through Speck's integers",
+    "asa_snn_static_ft_loihi": "asa_snn_static fine-tuned through Loihi's integers",
+    "minlatency_cnn_ft_loihi": "minlatency_cnn fine-tuned through Loihi's integers",
+    "minlatency_cnn_binary_ft_loihi": "minlatency_cnn_binary fine-tuned through Loihi's integers",
 }
 #: Models that lose accuracy on their chip target (event counts in long bins, Loihi takes one spike per
 #: bin): the README recommends the cpu target for them and names the variant trained for the chip.
@@ -81,6 +87,10 @@ def evaluate_model(name: str, limit_val: Optional[int] = None) -> Dict[str, Any]
         "compiled_cpu": {"accuracy": c["accuracy"], "correct": round(c["accuracy"] * n), "mflops": c["mflops"],
                          "spikes_equal_float64": c["equal_to_torch_float64"]},
     }
+    ft = extra.get("finetune")
+    if ft:
+        row["finetune"] = {"from_model": ft["from_model"], "target": ft["target"], "epochs": int(extra["epochs"]),
+                           "network_sha256": ft["network_sha256"]}
     if "deployed" in ev:
         d = ev["deployed"]
         row["deployed"] = {"target": d["target"], "accuracy": d["accuracy"], "correct": round(d["accuracy"] * d["n"]),
@@ -169,6 +179,33 @@ def zoo_table(res: Dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def finetune_table(res: Dict[str, Any]) -> str:
+    """Return the README's table of fine-tuned models: parent float, parent on the chip (before), fine-tuned on the
+    chip (after), all on the same held-out split and reference simulator, and the training times."""
+    models = res["models"]
+    rows = ["| fine-tuned model | chip | parent float | parent on chip (before) | fine-tuned on chip (after) "
+            "| after minus parent float | fine-tuned float | training time (parent + fine-tuning) |",
+            "|---|---|---|---|---|---|---|---|"]
+    gaps = {}
+    for name in sorted(n for n, m in models.items() if "finetune" in m):
+        m = models[name]
+        p = models[m["finetune"]["from_model"]]
+        d, pd = m["deployed"], p["deployed"]
+        gap = d["accuracy"] - p["float"]["accuracy"]
+        gaps[name] = gap
+        rows.append(f"| `{name}` | {_target(d['target'])} | {pct(p['float']['accuracy'])} "
+                    f"| {pct(pd['accuracy'])} ({pd['correct']}/{pd['n']}) | {pct(d['accuracy'])} ({d['correct']}/{d['n']}) "
+                    f"| {100 * gap:+.2f} points | {pct(m['float']['accuracy'])} "
+                    f"| {p['train_seconds'] / 60:.1f} + {m['train_seconds'] / 60:.1f} min |")
+    if gaps:
+        worst, best = min(gaps, key=gaps.get), max(gaps, key=gaps.get)
+        rows.append("")
+        rows.append(f"Fine-tuned on the chip minus the parent's float accuracy: worst {100 * gaps[worst]:+.2f} points "
+                    f"(`{worst}`), best {100 * gaps[best]:+.2f} points (`{best}`); training times are one CPU thread "
+                    "on the shared build machine.")
+    return "\n".join(rows)
+
+
 def papers_text(res: Dict[str, Any]) -> str:
     """Return the README's comparison with the papers' own figures."""
     p = res["papers"]["skipsnn"]
@@ -182,7 +219,7 @@ def papers_text(res: Dict[str, Any]) -> str:
 
 def render_readme(readme: str, res: Dict[str, Any]) -> str:
     """Return README text with every generated block replaced by its rendering from ``res``."""
-    blocks = {"zoo": zoo_table(res), "papers": papers_text(res)}
+    blocks = {"zoo": zoo_table(res), "papers": papers_text(res), "finetune": finetune_table(res)}
     for key, (start, end) in MARKERS.items():
         if start not in readme or end not in readme:
             raise SystemExit(f"README.md lacks the markers {start} ... {end}")
