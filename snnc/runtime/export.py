@@ -262,11 +262,11 @@ def export_artifact_nir(artifact_or_path: Union[Artifact, str, "os.PathLike[str]
     art = _as_artifact(artifact_or_path)
     dt_s = float(art.manifest["options"]["dt_s"])
     if art.target == "cpu":
-        from snnc.compiler.graph import Graph
         from snnc.compiler.nir_export import to_nir
+        from snnc.compiler.stored import graph_from_json_and_arrays
 
         desc, arrays = split_graph_payload(art.payload)
-        graph = to_nir(Graph.from_json_and_arrays(desc, arrays))
+        graph = to_nir(graph_from_json_and_arrays(desc, arrays))
         graph.metadata = {"snnc_export": "cpu", "dt_s": dt_s, "method": str(art.manifest["options"]["method"])}
         return graph
     if art.target == "loihi":

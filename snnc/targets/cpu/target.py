@@ -6,7 +6,8 @@ from typing import Any, Dict, List, Mapping
 import numpy as np
 
 from snnc.artifact import canonical_json, pack_arrays, split_graph_payload
-from snnc.compiler.graph import Delay, Graph, Layer
+from snnc.compiler.graph import Delay, Graph
+from snnc.compiler.stored import graph_from_json_and_arrays
 from snnc.dynamics import METHODS
 from snnc.errors import Violation
 from snnc.runtime.result import Result
@@ -72,7 +73,7 @@ class CpuTarget(Target):
                  record: bool = False) -> Result:
         """Run the float graph simulator."""
         desc, arrays = split_graph_payload(payload)
-        graph = Graph.from_json_and_arrays(desc, arrays)
+        graph = graph_from_json_and_arrays(desc, arrays)
         opts = manifest["options"]
         sim = GraphSimulator(graph, float(opts["dt_s"]), str(opts["method"]))
         return sim.run(inputs, record=record, progress=bool(manifest.get("progress", False)))
