@@ -33,7 +33,7 @@ readout when it feeds the graph output. General graphs are lowered:
 
 Options (``CompileOptions.extra``): ``min_weight_bits`` (default 6: below it a dense layer may use a
 negative weight exponent), ``netx`` (default True: also store a lava-dl netx ``.net`` file in the
-artifact when the network is expressible in netx), ``validate`` (see :mod:`snnc.targets.loihi.validate`).
+artifact when the network is expressible in netx), ``validate`` (scored by the runtime after lowering: :mod:`snnc.runtime.validation`).
 """
 from __future__ import annotations
 
@@ -410,12 +410,7 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[
         node = graph.nodes[name]
         if not isinstance(node, Layer):
             continue
-        vs = rules.rule_neuron_kind(name, node.neuron)
-        if node.neuron is not None:
-            vs += rules.rule_reset_to_zero(name, node.neuron) + rules.rule_positive_threshold(name, node.neuron)
-            vs += rules.rule_uniform_decay(name, node.neuron)
-        vs += rules.rule_readout_feeds_output(graph, name)
-        violations += vs
+        violations += rules.check_layer(graph, name)
         if _is_spiking_layer(node):
             loihi_names.append(name)
         elif name in out_preds:
@@ -599,11 +594,6 @@ def _quantize(name: str, neuron: Optional[Node], syns: List[_Syn], out_shape: Tu
                              padding=first.padding, dilation=first.dilation, groups=first.groups, du=q.du, dv=q.dv,
                              vth_mant=q.vth_mant, bias_mant=bias_mant, bias_exp=q.bias_exp, kind=first.kind)
     return ly.replace(extra_inputs=built[1:], readout=readout), q
-
-
-def LoihiLayerless(violations: List[Violation], reports: Dict[str, QuantReport]) -> LoweringResult:
-    """Return a failed lowering (no network)."""
-    return LoweringResult(None, violations, reports)
 
 
 def _bias(b: np.ndarray, out_shape: Tuple[int, ...]) -> np.ndarray:
