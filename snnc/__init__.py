@@ -1,11 +1,16 @@
-"""snnc: compile trained spiking neural networks to neuromorphic chips (Loihi 2, Speck) and simulate them."""
+"""snnc: compile trained spiking neural networks to neuromorphic chips (Loihi 2, Speck, Xylo) and simulate them.
+
+The top of the layers (see the README's Layout): this package wires the model zoo and its data sets
+into the runtime (:mod:`snnc.models.hooks`), so that every user of snnc can open checkpoints.
+"""
 import os
 import sys
 
+from snnc.models import hooks as _hooks  # noqa: F401  (registers the zoo and the validation data sets)
 from snnc.artifact import Artifact
 from snnc.errors import SnncError
+from snnc.formats.result import Result
 from snnc.runtime.api import Program, compile, load, load_model
-from snnc.runtime.result import Result
 from snnc.version import __version__
 
 __all__ = ["Artifact", "Program", "Result", "SnncError", "compile", "load", "load_model", "__version__"]

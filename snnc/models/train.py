@@ -308,7 +308,7 @@ def evaluate_checkpoint(path: str, limit_val: Optional[int] = None, compiled: bo
                           int(data.get("split_seed", 0)), 0, limit_val)
     out: Dict[str, Any] = {"model": obj.get("model"), "float": evaluate(model, val, batch_size)}
     if compiled:
-        import snnc
+        from snnc.runtime import api as snnc  # compile, Program: the runtime below this layer
 
         dt_s = float(extra.get("dt_s", 1e-3))
         prog = snnc.Program(snnc.compile(model, target="cpu", dt_s=dt_s))
@@ -341,7 +341,7 @@ def _evaluate_deployed(model: Any, val: Any, dt_s: float, target: str, batch_siz
     """
     import torch
 
-    import snnc
+    from snnc.runtime import api as snnc  # compile, Program: the runtime below this layer
     from snnc.models.metrics import count_predictions
 
     prog = snnc.Program(snnc.compile(model, target=target, dt_s=dt_s))

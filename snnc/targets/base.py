@@ -1,9 +1,11 @@
 """The Target interface and the registry: adding a target is adding a folder under ``snnc/targets``.
 
-A target answers five questions: which graphs it takes (:meth:`Target.check`), how floats become its
-integers (:meth:`Target.quantize`), what its artifact payload is (:meth:`Target.lower`), what its chip
-computes (:meth:`Target.simulate`, the reference simulator), and how to run elsewhere
-(:meth:`Target.run` with another backend). Each target package exposes ``TARGET`` (its class).
+A target answers: what its artifact payload is (:meth:`Target.lower`, which also says which graphs
+it takes: it raises every rule the graph breaks at once; :meth:`Target.check` lists them), how
+floats become its integers (:meth:`Target.quantize`), what its chip computes
+(:meth:`Target.simulate`, the reference simulator), how to run elsewhere (:meth:`Target.run`
+with another backend) and which files it writes for its chip and for NIR (:meth:`Target.chip_file`,
+:meth:`Target.to_nir`). Each target package exposes ``TARGET`` (its class).
 """
 from __future__ import annotations
 
@@ -12,14 +14,14 @@ import logging
 import pkgutil
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any, ClassVar, Dict, List, Mapping, Sequence, Tuple, Type
 
 import numpy as np
 
 from snnc.compiler.graph import Graph
 from snnc.compiler.pipeline import DEFAULT_PASSES, Pass
-from snnc.errors import BackendUnavailableError, InputError, UnsupportedError, Violation
-from snnc.runtime.result import Result
+from snnc.errors import BackendUnavailableError, InputError, RuleViolationError, UnsupportedError, Violation
+from snnc.formats.result import Result
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +95,24 @@ class Target(ABC):
         raise UnsupportedError(f"target '{self.name}' writes no '{fmt}' file",
                                hint=f"formats of this target: {', '.join(['nir', *self.chip_formats])}")
 
+    def to_nir(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any]) -> Any:
+        """Return the deployed program of an artifact as a ``nir.NIRGraph`` (``snn-export``'s default format)."""
+        files = ", ".join(self.chip_formats)
+        raise UnsupportedError(f"NIR export of '{self.name}' artifacts is not implemented",
+                               hint=f"this target's chip files: {files}" if files else
+                               "compile for the cpu target to export the float graph")
+
     def passes(self) -> List[Tuple[str, Pass]]:
         """Return the compiler passes this target needs, in order."""
         return list(DEFAULT_PASSES)
 
-    @abstractmethod
     def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
-        """Return every rule the (passed) graph breaks on this target; empty when it fits."""
+        """Return every rule the (passed) graph breaks on this target; empty when it fits (lowers it once)."""
+        try:
+            self.lower(graph, options)
+        except RuleViolationError as e:
+            return list(e.violations)
+        return []
 
     def quantize(self, graph: Graph, options: CompileOptions) -> Any:
         """Return the target's integer form of the graph (targets with integers override this)."""
@@ -107,7 +120,7 @@ class Target(ABC):
 
     @abstractmethod
     def lower(self, graph: Graph, options: CompileOptions) -> Lowered:
-        """Return the artifact payload and report for a graph that passed :meth:`check`."""
+        """Return the artifact payload and report; raise :class:`RuleViolationError` with every rule it breaks."""
 
     @abstractmethod
     def simulate(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
