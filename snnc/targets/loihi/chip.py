@@ -7,8 +7,27 @@ which Intel describes as bit-accurate with the chip for these processes. Chip si
 "Taking Neuromorphic Computing to the Next Level with Loihi 2", technology brief, 2021 (128 cores,
 up to 1 million neurons and 120 million synapses per chip; snnc assumes 8192 neurons per core) and,
 where Loihi 2's figures are not public, Loihi 1's (Davies et al., IEEE Micro 38(1), 2018).
+
+The CUBA LIF step (:func:`lif_step_of`), per neuron, in int32 arithmetic (every engine of the
+reference simulator runs this one definition)::
+
+    u = wrap_u(wrap32(trunc(u * (4096 - du) / 4096) + (a << 6)))
+    v = saturate_v(wrap32(trunc(v * (4096 - dv) / 4096) + u + (bias_mant << bias_exp)))
+    spike where v > vth_mant << 6, then v = 0 there (u is not reset; no refractory time)
+
+``wrap_u`` wraps ``u`` *once*: values ``> 2**23`` lose ``2**24``, values ``<= -2**23`` gain ``2**24``
+(so the range is ``[-2**23, 2**23]``, not a two's-complement 24-bit wrap); ``saturate_v`` clips
+``v`` to ``[-2**23 + 1, 2**23 - 1]``. The truncating decay and the two's-complement wraps come in
+two forms, one per representation of the integers, with the same values: float64 arrays for the
+numpy engine (every intermediate is an integer below 2**53 in magnitude, so float arithmetic is
+exact, and numpy's float ufuncs are fast) and int64 scalars for the compiled kernels (shifts and
+masks): :func:`decay_float`/:func:`decay_int`, :func:`wrap_float`/:func:`wrap_int`.
 """
 from __future__ import annotations
+
+from typing import Any, Callable, Tuple
+
+import numpy as np
 
 # ----------------------------------------------------------------------------- registers
 #: Decays are 12-bit fractions of this: ``du``/``dv`` = 0 keeps the state, 4096 empties it every step.
@@ -46,3 +65,71 @@ NEURONS_PER_CHIP = CORES_PER_CHIP * NEURONS_PER_CORE
 SYNAPSES_PER_CHIP = 120_000_000
 #: Loihi 1's input (and output) axons per core; Loihi 2's are not public (fan-in warnings only).
 LOIHI1_AXONS_PER_CORE = 4096
+
+
+# ----------------------------------------------------------------------------- CUBA LIF arithmetic
+def decay_float(x: Any, d: int) -> Any:
+    """Return ``trunc(x * (4096 - d) / 4096)`` of float64-held integers (exact: ``|x * 4096| < 2**53``)."""
+    if d == 0:
+        return x
+    if d == DECAY_UNITY:
+        return np.zeros_like(x)
+    return np.trunc(x * ((DECAY_UNITY - d) / DECAY_UNITY))
+
+
+def decay_int(x: Any, d: Any) -> Any:
+    """Return ``trunc(x * (4096 - d) / 4096)`` of an int64 as Lava computes it: ``sign(p) * (|p| >> 12)``."""
+    p = x * (DECAY_UNITY - d)
+    q = np.abs(p) >> DECAY_BITS
+    return -q if p < 0 else q
+
+
+def wrap_float(x: Any, bits: int) -> Any:
+    """Return float64-held integers wrapped to ``bits``-bit two's complement (exact for ``|x| < 2**53``)."""
+    full = float(1 << bits)
+    return x - full * np.floor((x + full / 2) / full)
+
+
+def wrap_int(x: Any, bits: int) -> Any:
+    """Return an int64 wrapped to ``bits``-bit two's complement."""
+    half = 1 << (bits - 1)
+    return ((x + half) & (2 * half - 1)) - half
+
+
+def wrap32_float(x: Any) -> Any:
+    """Return float64-held integers wrapped to int32 (Lava's int32 sums)."""
+    return wrap_float(x, 32)
+
+
+def wrap_u(u: Any) -> Any:
+    """Return ``u`` wrapped once into ``[-2**23, 2**23]`` as Lava's LIF does (any integer representation)."""
+    return u - U_WRAP * (u > UV_MAX) + U_WRAP * (u <= -UV_MAX)
+
+
+def saturate_v(v: Any) -> Any:
+    """Return ``v`` clipped to ``[-2**23 + 1, 2**23 - 1]`` (any integer representation)."""
+    return np.minimum(np.maximum(v, V_MIN), V_MAX)
+
+
+def same(x: Any) -> Any:
+    """Return ``x``: the stand-in for a wrap that bounds prove can never happen."""
+    return x
+
+
+LifStep = Callable[[Any, Any, Any, Any, Any, Any, Any], Tuple[Any, Any, Any]]
+
+
+def lif_step_of(decay: Callable[[Any, Any], Any], wrap32: Callable[[Any], Any],
+                wrap_u: Callable[[Any], Any] = wrap_u, saturate_v: Callable[[Any], Any] = saturate_v) -> LifStep:
+    """Return Loihi's CUBA LIF step (module doc) built from one integer representation's ``decay`` and ``wrap32``.
+
+    ``step(u, v, a, bias, du, dv, vth) -> (u, v, spikes)``: ``a`` is the synaptic input already
+    shifted (``a << 6``), ``bias`` is ``bias_mant << bias_exp``, ``vth`` is ``vth_mant << 6``. An
+    engine passes :func:`same` for a wrap its bounds prove never fires (the numpy engine does).
+    """
+    def lif_step(u: Any, v: Any, a: Any, bias: Any, du: Any, dv: Any, vth: Any) -> Tuple[Any, Any, Any]:
+        u = wrap_u(wrap32(decay(u, du) + a))
+        v = saturate_v(wrap32(decay(v, dv) + u + bias))
+        s = v > vth
+        return u, v - v * s, s
+    return lif_step
