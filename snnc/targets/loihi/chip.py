@@ -68,13 +68,20 @@ LOIHI1_AXONS_PER_CORE = 4096
 
 
 # ----------------------------------------------------------------------------- CUBA LIF arithmetic
-def decay_float(x: Any, d: int) -> Any:
-    """Return ``trunc(x * (4096 - d) / 4096)`` of float64-held integers (exact: ``|x * 4096| < 2**53``)."""
+def decay_float(x: Any, d: int, out: Any = None) -> Any:
+    """Return ``trunc(x * (4096 - d) / 4096)`` of float64-held integers (exact: ``|x * 4096| < 2**53``).
+
+    ``out`` (an array, ``x`` itself allowed) receives the result; ``d = 0`` returns ``x`` unchanged.
+    """
     if d == 0:
         return x
-    if d == DECAY_UNITY:
-        return np.zeros_like(x)
-    return np.trunc(x * ((DECAY_UNITY - d) / DECAY_UNITY))
+    if d == DECAY_UNITY:  # memoryless: nothing is kept
+        if out is None:
+            return np.zeros_like(x)
+        out[...] = 0.0
+        return out
+    y = np.multiply(x, (DECAY_UNITY - d) / DECAY_UNITY, out=out)
+    return np.trunc(y, out=y)
 
 
 def decay_int(x: Any, d: Any) -> Any:
@@ -124,12 +131,20 @@ def lif_step_of(decay: Callable[[Any, Any], Any], wrap32: Callable[[Any], Any],
     """Return Loihi's CUBA LIF step (module doc) built from one integer representation's ``decay`` and ``wrap32``.
 
     ``step(u, v, a, bias, du, dv, vth) -> (u, v, spikes)``: ``a`` is the synaptic input already
-    shifted (``a << 6``), ``bias`` is ``bias_mant << bias_exp``, ``vth`` is ``vth_mant << 6``. An
-    engine passes :func:`same` for a wrap its bounds prove never fires (the numpy engine does).
+    shifted (``a << 6``), ``bias`` is ``bias_mant << bias_exp``, ``vth`` is ``vth_mant << 6``. Arrays
+    ``u`` and ``v`` may be updated in place (a ``decay`` that writes into its argument makes the
+    numpy engine's step allocate nothing). An engine passes :func:`same` for a wrap its bounds prove
+    never fires (the numpy engine does).
     """
     def lif_step(u: Any, v: Any, a: Any, bias: Any, du: Any, dv: Any, vth: Any) -> Tuple[Any, Any, Any]:
-        u = wrap_u(wrap32(decay(u, du) + a))
-        v = saturate_v(wrap32(decay(v, dv) + u + bias))
+        u = decay(u, du)
+        u += a
+        u = wrap_u(wrap32(u))
+        v = decay(v, dv)
+        v += u
+        v += bias
+        v = saturate_v(wrap32(v))
         s = v > vth
-        return u, v - v * s, s
+        v *= v <= vth  # reset to 0 where it spiked
+        return u, v, s
     return lif_step

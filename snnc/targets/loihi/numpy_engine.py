@@ -43,6 +43,11 @@ _TORCH_GEMM_MIN = 1 << 23  # multiply-adds from which torch runs a dense GEMM (s
 LIF_STEP = lif_step_of(decay_float, wrap32_float)
 
 
+def _decay_in_place(x: np.ndarray, d: int) -> np.ndarray:
+    """:func:`~snnc.targets.loihi.chip.decay_float` into ``x`` (:func:`lif_run` owns its states)."""
+    return decay_float(x, d, out=x)
+
+
 def _torch() -> Any:
     try:
         import torch
@@ -84,9 +89,8 @@ class DenseKernel:
     def gather_density_limit(self) -> float:
         """Input density below which ``"auto"`` gathers weight rows instead of calling BLAS.
 
-        Rough costs measured on the 2-core dev box: the gather pays ~30 ns per spike plus ~0.13 ns
-        per spike and output, plus ~0.45 ns per input for finding the spikes; BLAS pays ~0.1 ns
-        per input plus ~0.025 ns per input and output. Few outputs (< ~14): BLAS always.
+        A cost model of the two kernels, linear in spikes, inputs and outputs (its constants were
+        measured: ``benchmarks/README.md``, "Cost models"). Few outputs (< ~14): BLAS always.
         """
         if self._table is None:
             return 0.0
@@ -237,7 +241,7 @@ class ConvKernel:
         if self._torch is not None:
             torch = self._torch
             wt = self._w if wt is None else wt
-            # numpy converts bool ~5x faster than torch here, and can write channels-last directly
+            # numpy converts bool faster than torch (benchmarks/README.md) and writes channels-last directly
             if self.channels_last:
                 xt = torch.from_numpy(x.transpose(0, 2, 3, 1).astype(self.dtype, order="C")).permute(0, 3, 1, 2)
             else:
@@ -405,7 +409,7 @@ def lif_run(act: np.ndarray, layer: LoihiLayer, record_states: bool = False, ama
         u_bound = _TWO31
     v_bound = (u_bound + bmax) * _decay_factor(layer.dv, t_steps)
     need_clip = regime == "int32" or v_bound > V_MAX
-    step = lif_step_of(decay_float, wrap32_float if regime == "int32" else same,
+    step = lif_step_of(_decay_in_place, wrap32_float if regime == "int32" else same,
                        wrap_u if regime != "plain" else same, saturate_v if need_clip else same)
     spikes = np.zeros((t_steps, b, n), dtype=bool)
     rec_u = np.empty((t_steps, b, n), dtype=np.float64) if record_states else None
