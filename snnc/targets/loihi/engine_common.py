@@ -84,7 +84,7 @@ def fan_out(layer: LoihiLayer, w_eff: np.ndarray) -> np.ndarray:
 def count_over_time(s_tm: np.ndarray) -> np.ndarray:
     """Return the number of True entries over axis 0 of a bool array (T, ...), as int32 (or int64 if T >= 2**31).
 
-    Summing the bytes with an integer accumulator is ~2x faster than ``np.count_nonzero(axis=0)``.
+    Sums the bytes with an integer accumulator (faster than ``np.count_nonzero(axis=0)``: benchmarks/README.md).
     """
     acc = np.int32 if s_tm.shape[0] < (1 << 31) else np.int64
     return s_tm.view(np.uint8).sum(axis=0, dtype=acc)

@@ -118,8 +118,8 @@ def _sample(xw, wr, wt, fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, du, dv
     as a uint8 array ``sb`` does in :func:`_lif_step`; ``sob`` (T, Np) uint8 receives them in C
     order and must start zeroed. ``idx``: int64 scratch of at least max(Kp, Np) entries. ``wt``
     (N, Kp): a dense layer's weights transposed and zero padded, or (0, 0) when absent: then a
-    step whose spike list would cost more than a full dot product (a cost model of the two loops
-    measured on AMD EPYC: ~8 ns + 0.06 ns per output per spike against 0.025 ns per weight) sums
+    step whose spike list would cost more than a full dot product (a cost model of the two loops,
+    per spike ``8 + 0.06 * outputs`` against ``0.025`` per weight; measured: ``benchmarks/README.md``) sums
     ``x[k] * w[o, k]`` over all inputs instead, in ``accb``'s dtype. A dense layer may be run
     in chunks of its outputs (one call per chunk, so the chunk's weights stay in cache over all
     steps): neuron ``q`` of the chunk is output ``out_off + q``; only the first ``n_valid`` are
@@ -340,9 +340,8 @@ def pad8(x: np.ndarray) -> np.ndarray:
 
 
 #: None, or a byte size: a dense layer whose weights take more bytes runs in chunks of outputs of about
-#: this size (each chunk's weights stay in cache over all steps of a sample). Off by default: on the
-#: 2-core dev box 1 MiB and 4 MiB chunks were slower than none on 2312-1024-10 and 4096-2048-10 at
-#: 2 % and 30 % input (re-walking the spike lists per chunk costs more than the cache misses).
+#: this size (each chunk's weights stay in cache over all steps of a sample). Off by default: chunks
+#: were slower than none where measured (``benchmarks/README.md``, "Tried and not kept").
 KERNEL_CHUNK_BYTES: Optional[int] = None
 
 

@@ -97,7 +97,7 @@ class LoihiSimulator:
         self.net = net
         self.accumulate = accumulate
         #: Threads for the neuron updates (numpy releases the GIL); None = 1 (the synaptic sums already
-        #: use BLAS / torch threads; on a busy 2-core machine more threads were not faster).
+        #: use BLAS / torch threads; more threads were not faster where measured: benchmarks/README.md).
         self.threads = 1 if threads is None else max(1, min(int(threads), os.cpu_count() or 1))
         self.engine = resolve_engine(engine)
         self.chain = net.is_chain_like()
