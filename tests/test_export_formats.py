@@ -47,7 +47,7 @@ def test_netx_export_loads_with_the_readme_lava_code_and_runs_like_the_artifact(
     from snnc.models.data.nmnist import NMNISTSmall
     from snnc.runtime.inputs import to_dense_batch
 
-    x = (to_dense_batch(NMNISTSmall().events(3), prog.input_shape, prog.manifest["options"]["dt_s"], 40,
+    x = (to_dense_batch(NMNISTSmall().events(3), prog.input_shape, prog.bin_us, 40,
                         mode="binary") > 0).astype(np.uint8)
     np.save(tmp_path / "input.npy", x[0])
     code = _readme_block("netx-snippet").split("```python\n", 1)[1].split("```", 1)[0]

@@ -235,7 +235,7 @@ def _real_input(name: str, art) -> np.ndarray:
     from snnc.models.data.nmnist import NMNISTSmall
 
     ev = NMNISTSmall().events(7)
-    return (to_dense_batch(ev, art.manifest["input_shape"], art.manifest["options"]["dt_s"], steps,
+    return (to_dense_batch(ev, art.manifest["input_shape"], int(round(art.manifest["options"]["dt_s"] * 1e6)), steps,
                            mode="binary") > 0).astype(np.uint8)
 
 

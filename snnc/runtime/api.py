@@ -130,7 +130,7 @@ def compile(model: Any, target: str = "cpu", dt_s: Optional[float] = None, metho
             raise InputError(f"the model is a {info.framework} module, but --framework {conv.name} was given",
                              file=graph.source or None, hint="drop --framework: a module's own framework is used")
         info.framework, info.framework_origin = conv.name, info.framework_origin or "flag"
-    elif info.framework is None and info.dt_s is None:
+    elif info.framework is None and info.dt_s is None and dt_s is None and method is None:
         found, evidence = detect_convention(graph)
         if found is not None:
             info.framework, info.framework_origin = found, "file parameters"

@@ -172,7 +172,10 @@ def detect_convention(graph: g.Graph) -> Tuple[Optional[str], str]:
         except ValueRangeError:
             dts = np.array([np.nan])
         want = CONVENTIONS["rockpool"].dt_s
-        if np.all(np.isfinite(dts)) and _close(dts, np.full_like(dts, want), _DT_RTOL) \
+        taus = np.concatenate([np.asarray(x.tau_mem if isinstance(x, g.CubaLI) else x.tau).reshape(-1) for _, x in rp])
+        # r = tau exp(-dt/tau)/dt tells Rockpool from r = tau/dt only where exp(-dt/tau) is measurably below 1
+        telling = bool(np.all(np.isfinite(taus)) and np.max(want / taus) > 10 * _DT_RTOL)
+        if telling and np.all(np.isfinite(dts)) and _close(dts, np.full_like(dts, want), _DT_RTOL) \
                 and not _close(np.concatenate([np.asarray(x.r).reshape(-1) for _, x in rp]), 1.0):
             return "rockpool", (f"every neuron has w_in = 1 and r = tau exp(-dt/tau)/dt with dt = {want:g} s, "
                                 "as Rockpool's to_nir writes")
