@@ -175,3 +175,16 @@ def test_the_reader_sees_real_arrows() -> None:
     assert any(t == "snnc.errors" for t, _ in got["snnc.files"])
     assert any(t == "snnc.compiler.graph" for t, _ in got["snnc.targets.base"])
     assert sum(len(v) for v in got.values()) > 300
+
+
+#: The longest a module in snnc/ may be (issue 15: one job per file).
+MAX_LINES = 600
+
+
+def test_no_module_is_longer_than_the_limit() -> None:
+    """Every file in ``snnc/`` has at most ``MAX_LINES`` lines (the longest is named on failure)."""
+    lengths = {str(p.relative_to(PKG.parent)): len(p.read_text(encoding="utf-8").splitlines())
+               for p in PKG.rglob("*.py")}
+    assert len(lengths) > 50
+    over = {p: n for p, n in lengths.items() if n > MAX_LINES}
+    assert not over, f"modules over {MAX_LINES} lines: {over}"
