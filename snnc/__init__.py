@@ -1,11 +1,16 @@
-"""snnc: compile trained spiking neural networks to neuromorphic chips (Loihi 2, Speck) and simulate them."""
+"""snnc: compile trained spiking neural networks to neuromorphic chips (Loihi 2, Speck, Xylo) and simulate them.
+
+The top of the layers (see the README's Layout): this package wires the model zoo and its data sets
+into the runtime (:mod:`snnc.models.hooks`), so that every user of snnc can open checkpoints.
+"""
 import os
 import sys
 
+from snnc.models import hooks as _hooks  # noqa: F401  (registers the zoo and the validation data sets)
 from snnc.artifact import Artifact
 from snnc.errors import SnncError
-from snnc.runtime.api import Program, compile, load, load_model
-from snnc.runtime.result import Result
+from snnc.formats.result import Result
+from snnc.runtime.api import Program, compile, diverge, load, load_model
 from snnc.version import __version__
 
 __all__ = ["Artifact", "Program", "Result", "SnncError", "compile", "diverge", "finetune", "load", "load_model",
@@ -17,13 +22,6 @@ def finetune(model, target, data=None, **kwargs):  # type: ignore[no-untyped-def
     from snnc.models.finetune import finetune as _finetune
 
     return _finetune(model, target, data, **kwargs)
-
-
-def diverge(model, artifact, inputs, labels=None, **kwargs):  # type: ignore[no-untyped-def]
-    """Report where and why ``artifact`` departs from ``model``; see :func:`snnc.runtime.diverge.diverge`."""
-    from snnc.runtime.diverge import diverge as _diverge
-
-    return _diverge(model, artifact, inputs, labels, **kwargs)
 
 
 def _single_threaded_torch_in_forked_child() -> None:

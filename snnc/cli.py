@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from snnc.errors import EXIT_BAD_INPUT, EXIT_OK, InputError, SnncError
+from snnc.targets.base import parse_option
 
 
 class Terminated(KeyboardInterrupt):
@@ -69,16 +70,6 @@ def _shape(text: str) -> List[int]:
         return [int(x) for x in text.replace("x", ",").split(",") if x.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"bad shape '{text}', expected e.g. 2,34,34") from None
-
-
-def _option(text: str) -> tuple:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"bad option '{text}', expected KEY=VALUE")
-    k, v = text.split("=", 1)
-    try:
-        return k, json.loads(v)
-    except ValueError:
-        return k, v
 
 
 def _options_help() -> str:
@@ -149,7 +140,7 @@ def compile_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="only check the rules; write no artifact")
     p.add_argument("--report", help="write the compile report (JSON) here")
     p.add_argument("--dump-ir", metavar="DIR", help="write the graph after each pass into DIR")
-    p.add_argument("-O", "--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
+    p.add_argument("-O", "--option", action="append", type=parse_option, default=[], metavar="KEY=VALUE",
                    help="target-specific option (repeatable; keys below)")
     p.add_argument("--chip", help="chip variant (= -O chip=NAME): Speck speck2e, speck2f (default), dynapcnn; "
                                   "Xylo audio2 (default), imu")

@@ -22,10 +22,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                  "parameters, or as the chip file a user takes to the chip.")
     parser.add_argument("artifact", help="compiled artifact file")
     parser.add_argument("-o", "--output", required=True, help="file to write (.nir, .net, .json)")
-    from snnc.runtime.export import EXPORT_FORMATS, write_artifact_file
+    from snnc.runtime.export import export_formats, write_artifact_file
+    from snnc.targets.base import get_target, target_names
 
-    parser.add_argument("--format", default="nir", choices=list(EXPORT_FORMATS),
-                        help="nir (any target), netx (loihi: lava-dl .net file), speck-config (speck: JSON)")
+    chip_files = [f"{fmt} ({name}: {desc})" for name in target_names()
+                  for fmt, desc in get_target(name).chip_formats.items()]
+    parser.add_argument("--format", default="nir", choices=export_formats(),
+                        help="; ".join(["nir (the deployed program as NIR)"] + chip_files))
     args = parser.parse_args(argv)
 
     try:

@@ -1,5 +1,7 @@
 """The one way snnc writes a file: checked target, missing folders made, atomic, the user's umask.
 
+(Reading has one helper too: :func:`require_file`, the check every reader makes first.)
+
 Every file snnc writes for a user (artifact, report, plot, NIR export, checkpoint, evaluation,
 dumped IR) goes through :func:`atomic_target` or :func:`write_bytes`/:func:`write_text`:
 
@@ -18,6 +20,7 @@ import os
 import stat
 import tempfile
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator, Union
 
 from snnc.errors import InputError
@@ -90,3 +93,13 @@ def write_bytes(path: PathLike, data: bytes, what: str = "output") -> str:
 def write_text(path: PathLike, text: str, what: str = "output") -> str:
     """Write ``text`` (UTF-8) to ``path`` atomically; return the path."""
     return write_bytes(path, text.encode("utf-8"), what)
+
+
+def require_file(path: PathLike, what: str, hint: str = "") -> Path:
+    """Return ``path`` as a Path if it is a file, else raise InputError naming it."""
+    p = Path(path)
+    if not p.is_file():
+        default_hint = "check the path; snnc never downloads data sets, bring your own copy"
+        raise InputError(f"{what} not found: file does not exist", file=str(p),
+                         hint=hint or default_hint)
+    return p

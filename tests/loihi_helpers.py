@@ -105,60 +105,60 @@ def lava_weights(ly: Any) -> np.ndarray:
 
 
 def literal_lava(net: LoihiNetwork, spikes: np.ndarray) -> Tuple[List[Any], List[Any], List[Any]]:
-    """Step-by-step port of Lava's fixed_pt Dense/Conv/LIF code with its int32 dtypes (test oracle).
+    """Step-by-step port of Lava's fixed_pt Dense/Conv/LIF processes wired as the network is (test oracle).
 
-    Written to mirror lava/proc/{dense,conv,lif}/models.py line by line rather than to be fast.
+    Written to mirror lava/proc/{dense,conv,lif}/models.py line by line, with Lava's int32 dtypes,
+    rather than to be fast; chains and general graphs (several inputs, recurrence) alike.
+
+    Each step: every LIF receives the sum (int32) of its synapses' buffers, updates and spikes; then
+    every synapse computes its buffer from its source's spikes of this step.
     """
     b, t_steps = spikes.shape[:2]
-    n_layers = len(net.layers)
-    u = [None] * n_layers
-    v = [None] * n_layers
-    buf = [None] * n_layers
-    out_s = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=bool) for ly in net.layers]
-    out_u = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=np.int32) for ly in net.layers]
-    out_v = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=np.int32) for ly in net.layers]
-    weights = [lava_weights(ly) if ly.has_neurons else None for ly in net.layers]
-    for i, ly in enumerate(net.layers):
-        if ly.has_neurons:
-            u[i] = np.zeros((b,) + tuple(ly.output_shape), dtype=np.int32)
-            v[i] = np.zeros((b,) + tuple(ly.output_shape), dtype=np.int32)
-            buf[i] = np.zeros((b,) + tuple(ly.output_shape), dtype=np.int32)
+    layers = net.layers
+    out_s = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=bool) for ly in layers]
+    out_u = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=np.int32) for ly in layers]
+    out_v = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=np.int32) for ly in layers]
+    u = {i: np.zeros((b,) + tuple(ly.output_shape), dtype=np.int32) for i, ly in enumerate(layers) if ly.has_neurons}
+    v = {i: np.zeros_like(u[i]) for i in u}
+    views = {(i, k): ly.synapse_view(k) for i, ly in enumerate(layers) if ly.has_neurons
+             for k in range(len(ly.extra_inputs) + 1)}
+    weights = {key: lava_weights(vw).astype(np.int32) for key, vw in views.items()}
+    buf = {key: np.zeros((b,) + tuple(layers[key[0]].output_shape), dtype=np.int32) for key in views}
     for t in range(t_steps):
         cur = {-1: spikes[:, t]}
-        for i, ly in enumerate(net.layers):
-            s_in = cur[ly.source]
-            if not ly.has_neurons:
-                cur[i] = s_in.reshape((b,) + tuple(ly.output_shape))
-                out_s[i][:, t] = cur[i]
-                continue
-            a_in = buf[i].copy()  # sent this step: the previous step's accumulation (int32 channel)
-            w = weights[i]
-            if ly.kind == "dense":
-                acc = np.stack([w[:, s_in[j].reshape(-1).astype(bool)].sum(axis=1) for j in range(b)])
-                e = ly.weight_exp
-                acc = np.left_shift(acc, e) if e > 0 else np.right_shift(acc, -e)
-                buf[i] = acc.astype(np.int32)  # stored into the int32 channel: wraps
-            else:
-                acc = _literal_conv(s_in.astype(np.int64), w.astype(np.int64), ly)
-                buf[i] = ((acc + (1 << 23)) % (1 << 24) - (1 << 23)).astype(np.int32)
-            # ---- LIF (AbstractPyLifModelFixed.subthr_dynamics), int32 like Lava
-            du_lava = ly.du - 1
-            decayed = np.int64(1) * u[i].astype(np.int64) * (4096 - (du_lava + 1))
-            decayed = np.sign(decayed) * np.right_shift(np.abs(decayed), 12)
-            decayed = decayed.astype(np.int32)
-            act = np.left_shift(a_in, 6)
-            decayed += act
+        for i in u:
+            ly = layers[i]
+            a_in = np.zeros(u[i].shape, dtype=np.int16)
+            for k in range(len(ly.extra_inputs) + 1):
+                a_in = a_in + buf[(i, k)]  # PyInPortVectorDense.recv: int32 sum of the connections
+            decayed = np.int64(1) * u[i].astype(np.int64) * (4096 - ly.du)
+            decayed = (np.sign(decayed) * np.right_shift(np.abs(decayed), 12)).astype(np.int32)
+            decayed += np.left_shift(a_in, 6)
             wrapped = np.where(decayed > (1 << 23), decayed - 2 * (1 << 23), decayed)
             wrapped = np.where(wrapped <= -(1 << 23), decayed + 2 * (1 << 23), wrapped)
             u[i] = wrapped.astype(np.int32)
             dvol = v[i].astype(np.int64) * (4096 - ly.dv)
             dvol = (np.sign(dvol) * np.right_shift(np.abs(dvol), 12)).astype(np.int32)
-            upd = dvol + u[i] + lava_bias(ly)
-            v[i] = np.clip(upd, -(1 << 23) + 1, (1 << 23) - 1).astype(np.int32)
+            v[i] = np.clip(dvol + u[i] + lava_bias(ly), -(1 << 23) + 1, (1 << 23) - 1).astype(np.int32)
             s = v[i] > (ly.vth_mant << 6)
             v[i][s] = 0
             cur[i] = s
             out_s[i][:, t], out_u[i][:, t], out_v[i][:, t] = s, u[i], v[i]
+        for i, ly in enumerate(layers):  # flatten views of this step's spikes
+            if not ly.has_neurons:
+                cur[i] = cur[ly.source].reshape((b,) + tuple(ly.output_shape))
+                out_s[i][:, t] = cur[i]
+        for (i, k), vw in views.items():
+            s_in = cur[vw.source].reshape((b,) + tuple(vw.input_shape))
+            w = weights[(i, k)]
+            if vw.kind == "dense":
+                acc = np.stack([w[:, s_in[j].reshape(-1).astype(bool)].sum(axis=1) for j in range(b)])
+                e = vw.weight_exp
+                acc = np.left_shift(acc, e) if e > 0 else np.right_shift(acc, -e)
+                buf[(i, k)] = acc.astype(np.int32)
+            else:
+                acc = _literal_conv(s_in.astype(np.int64), w.astype(np.int64), vw)
+                buf[(i, k)] = ((acc + (1 << 23)) % (1 << 24) - (1 << 23)).astype(np.int32)
     return out_s, out_u, out_v
 
 

@@ -11,8 +11,9 @@ import pytest
 import snnc.runtime.api as api
 from snnc.cli_export import main as export_main
 from snnc.errors import InputError
-from snnc.runtime.export import export_artifact_nir, tau_from_decay, write_artifact_nir
+from snnc.runtime.export import export_artifact_nir, write_artifact_nir
 from snnc.targets.loihi.network import effective_dense_weights
+from snnc.targets.loihi.nir_export import tau_from_decay
 from snnc.targets.loihi.target import network_from_payload
 from snnc.targets.speck.target import SpeckTarget
 from test_loihi_target import convnet, mlp

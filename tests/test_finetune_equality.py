@@ -1,6 +1,6 @@
 """The torch forward that fine-tuning trains through equals snnc's reference simulators bit for bit.
 
-References: :func:`snnc.targets.loihi.general.simulate_any` (snnc's own Loihi reference simulator, itself
+References: :func:`snnc.targets.loihi.simulator.simulate` (snnc's own Loihi reference simulator, itself
 tested against Lava's ``fixed_pt`` models in test_loihi_lava_equality.py) and
 :func:`snnc.targets.speck.simulator.simulate` (snnc's own Speck reference, tested against sinabs).
 Spikes and every state are compared with ``assert_array_equal`` on hypothesis-drawn random integer
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loihi_helpers import random_conv_net, random_dense_chain, random_spikes
-from snnc.targets.loihi.general import simulate_any
+from snnc.targets.loihi.simulator import simulate as loihi_simulate
 from snnc.targets.loihi.network import VTH_MANT_MAX, LoihiLayer, LoihiNetwork
 from snnc.targets.loihi import torch_engine as lte
 from snnc.targets.speck.network import Destination, DvsInput, SpeckLayer, SpeckNetwork
@@ -60,7 +60,7 @@ def loihi_net(seed: int, family: str) -> LoihiNetwork:
 
 
 def _assert_loihi_equal(net: LoihiNetwork, x: np.ndarray, train: bool) -> None:
-    ref = simulate_any(net, x, record_states=True)
+    ref = loihi_simulate(net, x, record_states=True)
     eng = lte.TorchLoihi(net)
     fns = {i: _heaviside for i, ly in enumerate(net.layers) if ly.has_neurons} if train else None
     if train and net.has_recurrence():
@@ -232,7 +232,7 @@ def test_reference_adds_no_bias_when_the_run_ends_before_the_bias_onset() -> Non
                           bias_mant=5, bias_exp=3).replace(bias_onset_step=4)
     net = LoihiNetwork((2,), [ly])
     for steps in (1, 4, 6):
-        ref = simulate_any(net, np.zeros((1, steps, 2), dtype=bool), record_states=True)
+        ref = loihi_simulate(net, np.zeros((1, steps, 2), dtype=bool), record_states=True)
         want = np.array([0 if t < 4 else 40 * (t - 3) for t in range(steps)])
         np.testing.assert_array_equal(ref.v[0][0, :, 0], want)
         _assert_loihi_equal(net, np.zeros((1, steps, 2), dtype=bool), False)

@@ -242,7 +242,7 @@ def test_neuron_spike_mode_attributes() -> None:
         assert "reset_mode" not in attrs and "max_spikes_per_step" not in attrs
     node = g.CubaLIF(reset_mode="subtract", max_spikes_per_step=4)
     assert node.attrs() == {"reset_mode": "subtract", "max_spikes_per_step": 4}
-    back = g._node_from("CubaLIF", node.attrs(), node.arrays())
+    back = g.node_from("CubaLIF", node.attrs(), node.arrays())
     assert back.reset_mode == "subtract" and back.max_spikes_per_step == 4
     for bad in ({"reset_mode": "bogus"}, {"max_spikes_per_step": 2}, {"max_spikes_per_step": 0},
                 {"reset_mode": "subtract", "v_reset": np.array([0.5])},

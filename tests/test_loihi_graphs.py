@@ -12,7 +12,7 @@ from typing import Any, List, Tuple
 import numpy as np
 import pytest
 
-from loihi_helpers import _literal_conv, assert_states_equal, lava_bias, lava_missing_reason, lava_weights
+from loihi_helpers import assert_states_equal, lava_missing_reason, literal_lava
 from snnc.targets.loihi.network import VTH_MANT_MAX, LoihiLayer, LoihiNetwork, LoihiSynapse
 from snnc.targets.loihi.simulator import simulate
 
@@ -80,62 +80,6 @@ def random_multi_input_net(rng: np.random.Generator) -> LoihiNetwork:
     return LoihiNetwork((c, h, w), [c1, p, c2, f, fi, hid, gate, last], name="dag")
 
 
-# ----------------------------------------------------------------------------- literal oracle
-def literal_lava_general(net: LoihiNetwork, spikes: np.ndarray) -> Tuple[List[Any], List[Any], List[Any]]:
-    """Step-by-step port of Lava's processes wired as a general graph (int32 like Lava).
-
-    Each step: every LIF receives the sum (int32) of its synapses' buffers, updates and spikes; then
-    every synapse computes its buffer from its source's spikes of this step.
-    """
-    b, t_steps = spikes.shape[:2]
-    layers = net.layers
-    out_s = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=bool) for ly in layers]
-    out_u = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=np.int32) for ly in layers]
-    out_v = [np.zeros((b, t_steps) + tuple(ly.output_shape), dtype=np.int32) for ly in layers]
-    u = {i: np.zeros((b,) + tuple(ly.output_shape), dtype=np.int32) for i, ly in enumerate(layers) if ly.has_neurons}
-    v = {i: np.zeros_like(u[i]) for i in u}
-    views = {(i, k): ly.synapse_view(k) for i, ly in enumerate(layers) if ly.has_neurons
-             for k in range(len(ly.extra_inputs) + 1)}
-    weights = {key: lava_weights(vw).astype(np.int32) for key, vw in views.items()}
-    buf = {key: np.zeros((b,) + tuple(layers[key[0]].output_shape), dtype=np.int32) for key in views}
-    for t in range(t_steps):
-        cur = {-1: spikes[:, t]}
-        for i in u:
-            ly = layers[i]
-            a_in = np.zeros(u[i].shape, dtype=np.int16)
-            for k in range(len(ly.extra_inputs) + 1):
-                a_in = a_in + buf[(i, k)]  # PyInPortVectorDense.recv: int32 sum of the connections
-            decayed = np.int64(1) * u[i].astype(np.int64) * (4096 - ly.du)
-            decayed = (np.sign(decayed) * np.right_shift(np.abs(decayed), 12)).astype(np.int32)
-            decayed += np.left_shift(a_in, 6)
-            wrapped = np.where(decayed > (1 << 23), decayed - 2 * (1 << 23), decayed)
-            wrapped = np.where(wrapped <= -(1 << 23), decayed + 2 * (1 << 23), wrapped)
-            u[i] = wrapped.astype(np.int32)
-            dvol = v[i].astype(np.int64) * (4096 - ly.dv)
-            dvol = (np.sign(dvol) * np.right_shift(np.abs(dvol), 12)).astype(np.int32)
-            v[i] = np.clip(dvol + u[i] + lava_bias(ly), -(1 << 23) + 1, (1 << 23) - 1).astype(np.int32)
-            s = v[i] > (ly.vth_mant << 6)
-            v[i][s] = 0
-            cur[i] = s
-            out_s[i][:, t], out_u[i][:, t], out_v[i][:, t] = s, u[i], v[i]
-        for i, ly in enumerate(layers):  # flatten views of this step's spikes
-            if not ly.has_neurons:
-                cur[i] = cur[ly.source].reshape((b,) + tuple(ly.output_shape))
-                out_s[i][:, t] = cur[i]
-        for (i, k), vw in views.items():
-            s_in = cur[vw.source].reshape((b,) + tuple(vw.input_shape))
-            w = weights[(i, k)]
-            if vw.kind == "dense":
-                acc = np.stack([w[:, s_in[j].reshape(-1).astype(bool)].sum(axis=1) for j in range(b)])
-                e = vw.weight_exp
-                acc = np.left_shift(acc, e) if e > 0 else np.right_shift(acc, -e)
-                buf[(i, k)] = acc.astype(np.int32)
-            else:
-                acc = _literal_conv(s_in.astype(np.int64), w.astype(np.int64), vw)
-                buf[(i, k)] = ((acc + (1 << 23)) % (1 << 24) - (1 << 23)).astype(np.int32)
-    return out_s, out_u, out_v
-
-
 def _assert_equal(net: LoihiNetwork, ref: Any, got: Tuple[List[Any], List[Any], List[Any]], what: str) -> None:
     for i, ly in enumerate(net.layers):
         if not ly.has_neurons:
@@ -152,7 +96,7 @@ def test_reference_equals_literal_port_on_general_networks(seed: int) -> None:
     for net in (random_recurrent_net(rng, big=seed % 2 == 1), random_multi_input_net(rng)):
         x = rng.random((2, 40) + net.input_shape) < rng.uniform(0.1, 0.6)
         ref = simulate(net, x, record_states=True)
-        _assert_equal(net, ref, literal_lava_general(net, x), f"seed {seed} {net.name}")
+        _assert_equal(net, ref, literal_lava(net, x), f"seed {seed} {net.name}")
         spiked += sum(int(r.sum()) for r in ref.spikes)
     assert spiked, "no spikes at all: the comparison proves little"
 

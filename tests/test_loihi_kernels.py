@@ -125,9 +125,7 @@ def test_flatten_of_the_input_and_odd_sizes() -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_dense_layers_in_output_chunks(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # large dense layers run in chunks of outputs (cache blocking); force tiny chunks on small layers
-    import snnc.targets.loihi.simulator as sim_mod
-
-    monkeypatch.setattr(sim_mod, "KERNEL_CHUNK_BYTES", 200)
+    monkeypatch.setattr(kernels, "KERNEL_CHUNK_BYTES", 200)
     rng = np.random.default_rng(50 + seed)
     net = random_dense_chain(rng, [37, 45, 70, 21], ["normal", "wrap_u", "saturate_v"][seed])
     sim = LoihiSimulator(net, engine="numba")

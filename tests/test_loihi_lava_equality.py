@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 from loihi_helpers import lava_missing_reason, random_conv_net, random_dense_chain, random_spikes
-from snnc.targets.loihi import simulator as sim_mod
+from snnc.targets.loihi import kernels, numpy_engine
 from snnc.targets.loihi.lava_backend import run_lava_many
 from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork
 from snnc.targets.loihi.simulator import V_MAX, LoihiSimulator, SimResult
@@ -184,8 +184,8 @@ def references(net: LoihiNetwork, x: np.ndarray) -> Iterator[Tuple[str, SimResul
                 kl.acc_dtype = np.int64
         yield "numba, int64 accumulators", sim.run(x, record_states=True), sim
     with pytest.MonkeyPatch.context() as mp:  # small chunks on small layers: the paths large layers take
-        mp.setattr(sim_mod, "_MAX_CHUNK_BYTES", 512)  # numpy engine: conv sums in row chunks
-        mp.setattr(sim_mod, "KERNEL_CHUNK_BYTES", 64)  # numba engine: dense layers in output chunks
+        mp.setattr(numpy_engine, "_MAX_CHUNK_BYTES", 512)  # numpy engine: conv sums in row chunks
+        mp.setattr(kernels, "KERNEL_CHUNK_BYTES", 64)  # numba engine: dense layers in output chunks
         for engine in engines:
             sim = LoihiSimulator(net, engine=engine)
             yield f"{engine}, chunked", sim.run(x, record_states=True), sim
@@ -252,13 +252,13 @@ def _coverage(case: Case, label: str, ref: SimResult, sim: LoihiSimulator) -> Se
     if label == "numpy" and net.is_chain_like():  # which dense sum the numpy engine chose
         for pl in sim.layers:
             kern = pl.kernel
-            if not isinstance(kern, sim_mod.DenseKernel):
+            if not isinstance(kern, numpy_engine.DenseKernel):
                 continue
             src = case.x if pl.layer.source < 0 else ref.spikes[pl.layer.source]
             rows = np.moveaxis(src, 1, 0)[:-1].reshape(-1, kern.k)
             if kern._use_gather(rows):
                 seen.add("numpy-engine gather")
-            elif kern._w_t is not None and rows.shape[0] * kern.k * kern.n >= sim_mod._TORCH_GEMM_MIN:
+            elif kern._w_t is not None and rows.shape[0] * kern.k * kern.n >= numpy_engine._TORCH_GEMM_MIN:
                 seen.add("numpy-engine GEMM")
     return seen
 

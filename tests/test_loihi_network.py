@@ -9,6 +9,7 @@ import pytest
 from loihi_helpers import random_conv_net, random_dense_chain
 from snnc.errors import ArtifactError, ShapeError, UnsupportedError, ValueRangeError
 from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork
+from snnc.targets.loihi import rules as loihi_rules
 
 
 def _savez_bytes(d: dict) -> bytes:
@@ -71,10 +72,10 @@ def test_invalid_layers_raise_named_errors(make: object, err: type) -> None:
 def test_range_violations_report_what_lava_would_change() -> None:
     w = np.array([[300, -3, 4]], dtype=np.int64)
     net = LoihiNetwork((3,), [LoihiLayer.dense("d", w, source=-1, weight_exp=9, bias_mant=5000)])
-    rules = sorted(v.rule for v in net.range_violations())
-    assert rules == ["bias-mantissa", "weight-bits", "weight-exponent", "weight-range"]
+    found = sorted(v.rule for v in loihi_rules.rule_registers(net))
+    assert found == ["bias-mantissa", "weight-bits", "weight-exponent", "weight-range"]
     ok = LoihiNetwork((3,), [LoihiLayer.dense("d", np.array([[254, -4, 4]]), source=-1)])
-    assert ok.range_violations() == []
+    assert loihi_rules.rule_registers(ok) == []
 
 
 def test_pool_and_flatten_shapes() -> None:

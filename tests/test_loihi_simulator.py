@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from loihi_helpers import literal_lava, random_conv_net, random_dense_chain, random_spikes
 from snnc.errors import InputError, ShapeError
 from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork, effective_dense_weights
-from snnc.targets.loihi.simulator import _torch, dense_accumulate, simulate
+from snnc.targets.loihi.numpy_engine import _torch
+from snnc.targets.loihi.simulator import dense_accumulate, simulate
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))

@@ -3,7 +3,7 @@
 A float zoo model is *bound* to a target (:class:`ChipBinding`): before every batch its current
 weights are lowered by the target's own lowering (the same passes and quantiser ``snn-compile``
 runs), and the forward pass runs the resulting integers through the target's arithmetic in torch
-(:mod:`snnc.targets.loihi.torch_engine`, :mod:`snnc.targets.speck.torch_engine`: bit-exact with the
+(the target's torch engine, :meth:`snnc.targets.base.Target.torch_lowering`: bit-exact with the
 reference simulators): Loihi's 8-bit weight mantissas and exponents, 12-bit decays with
 truncation, wraps, saturation, one step of delay per hop and binary input spikes; Speck's 8-bit
 weights, integer thresholds and IAF states. Gradients reach the float weights by straight-through
@@ -35,7 +35,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from snnc.errors import InputError, RuleViolationError, UnsupportedError
+from snnc.errors import InputError, UnsupportedError
+from snnc.models import train as _train
 from snnc.models.zoo import recipe as zoo_recipe
 from snnc.models.zoo import register
 
@@ -158,17 +159,14 @@ class ChipBinding:
         """Lower the current weights with the target's own lowering; return the runnable integers."""
         import torch
 
-        passed = self._passed_graph()
-        if self.target == "loihi":
-            from snnc.targets.loihi.lower import lower_graph
-            from snnc.targets.loihi.torch_engine import TorchLoihi
+        from snnc.targets.base import get_target
 
-            res = lower_graph(passed, self.dt_s, self.method, self.options)
-            if res.network is None:
-                raise RuleViolationError(res.violations, target="loihi")
-            net = res.network
-            bound = _Bound(net, TorchLoihi(net, device=self.device), res.float_twin, int(res.latency_steps),
-                           int(res.output_layer), res.readout_scale)
+        res, engine = get_target(self.target).torch_lowering(self._passed_graph(), self.dt_s, self.method,
+                                                             self.options, self.device)
+        net = res.network
+        if self.target == "loihi":
+            bound = _Bound(net, engine, res.float_twin, int(res.latency_steps), int(res.output_layer),
+                           res.readout_scale)
             for i, ly in enumerate(net.layers):
                 if not ly.has_neurons:
                     continue
@@ -187,19 +185,11 @@ class ChipBinding:
                 act = np.broadcast_to(np.asarray(twin["act_scale"], dtype=np.float64).reshape(-1), (n_out,))
                 bound.hooks[i] = _shadow_hook(op.to(self.device), root, act, len(ly.output_shape), self.device)
             return self._set(bound)
-        from snnc.targets.speck.lower import lower_graph as speck_lower
-        from snnc.targets.speck.torch_engine import TorchSpeck
-
-        res = speck_lower(passed, self.dt_s, self.options)
-        if res.network is None:
-            raise RuleViolationError(res.violations, target="speck")
-        net = res.network
         if net.readout is not None:
             raise UnsupportedError("fine-tuning with the Speck readout block is not implemented",
                                    hint="fine-tune without -O readout=true; the integers are the same otherwise")
         out_i = net.layer_index(res.output_layer)
-        bound = _Bound(net, TorchSpeck(net, res.spike_mode, device=self.device), res.float_twin, 0, out_i,
-                       out_shape=tuple(res.output_shape))
+        bound = _Bound(net, engine, res.float_twin, 0, out_i, out_shape=tuple(res.output_shape))
         for i, ly in enumerate(net.layers):
             if len(net.sources(i)) + (i in net.entry_layers()) != 1:
                 raise UnsupportedError("fine-tuning takes chains (one source per Speck layer)", node=ly.name)
@@ -594,3 +584,4 @@ def _register_variants() -> None:
 
 
 _register_variants()
+_train.finetune_runner = train_from_args  # snn-train --finetune-for (snnc.models.train does not import this module)

@@ -20,8 +20,8 @@ from snnc.runtime.loading import ModelInfo
 if TYPE_CHECKING:  # pragma: no cover
     from snnc.runtime.datasets import SampleReader
     from snnc.runtime.evaluate import Evaluation
-from snnc.runtime.result import Result
-from snnc.targets.base import CompileOptions, get_target
+from snnc.formats.result import Result
+from snnc.targets.base import CompileOptions, Lowered, Target, get_target
 from snnc.version import __version__
 
 log = logging.getLogger(__name__)
@@ -118,9 +118,8 @@ def compile(model: Any, target: str = "cpu", dt_s: Optional[float] = None, metho
     :mod:`snnc.runtime.diverge` (float model against the program, per layer, with causes) to the report.
     """
     from snnc.compiler.frontends.conventions import adapt, detect_convention, lookup
-    from snnc.runtime.loading import open_model
-
     from snnc.runtime.diverge import OPTION_HELP as DIVERGE_OPTIONS
+    from snnc.runtime.loading import open_model
 
     tgt = get_target(target)
     diverge_opts = {k: options.pop(k) for k in list(options) if k in DIVERGE_OPTIONS}
@@ -144,12 +143,7 @@ def compile(model: Any, target: str = "cpu", dt_s: Optional[float] = None, metho
             info.notes.append(f"identified as a {found} export: {evidence}")
     if info.framework is not None and not info.adapted:
         conv = lookup(info.framework)
-        export_dt = 0.0
-        if conv.name == "rockpool":  # the file's dt lives in r: a given or module dt is the export dt
-            export_dt = float(dt_s) if dt_s is not None else float(info.dt_s or 0.0)
-        elif conv.name == "norse" and info.dt_s is not None:
-            export_dt = float(info.dt_s)
-        graph = adapt(graph, conv.name, export_dt_s=export_dt)
+        graph = adapt(graph, conv.name, export_dt_s=conv.export_dt_s(dt_s, info.dt_s))
     time_base = _resolve_time_base(info, dt_s, method, bin_us, source, warnings)
     for w in warnings:
         log.warning("%s", w)
@@ -158,12 +152,14 @@ def compile(model: Any, target: str = "cpu", dt_s: Optional[float] = None, metho
     source_hash = graph.fingerprint()
     passed = run_pipeline(graph, tgt.passes(), dump_ir=dump_ir)
     labels = {n: layer_label(passed, n) for n in passed.nodes}
-    violations = tgt.check(passed, compile_options)
-    if violations:
+    try:
+        lowered = tgt.lower(passed, compile_options)  # quantises once; raises every violation at once
+    except RuleViolationError as e:
         raise RuleViolationError([dataclasses.replace(v, what=v.what or layer_what(passed, v.node))
-                                  if v.node in passed.nodes else v for v in violations],
-                                 target=tgt.name, file=graph.source or None)
-    lowered = tgt.lower(passed, compile_options)
+                                  if v.node in passed.nodes else v for v in e.violations],
+                                 target=tgt.name, file=graph.source or None) from None
+    if compile_options.extra.get("validate"):
+        _validate(tgt, passed, lowered, compile_options)
     ins, outs = passed.inputs(), passed.outputs()
     report = {"target": tgt.name, "notes": list(info.notes) + list(passed.notes),
               "passes": [n for n, _ in tgt.passes()], **lowered.report}
@@ -190,8 +186,19 @@ def compile(model: Any, target: str = "cpu", dt_s: Optional[float] = None, metho
     if diverge_opts:  # -O diverge=DATA: the float model against this program (snnc.runtime.diverge)
         from snnc.runtime.diverge import at_compile
 
-        report["divergence"] = at_compile(graph, info.dt_s, art, diverge_opts)
+        report["divergence"] = at_compile(graph, info.dt_s, Program(art), diverge_opts)
     return art
+
+
+def _validate(tgt: Target, passed: Graph, lowered: Lowered, options: CompileOptions) -> None:
+    """Add ``-O validate=NAME``'s accuracy section (and its warning) to ``lowered.report``."""
+    from snnc.runtime.validation import validate_accuracy
+
+    acc = validate_accuracy(tgt, passed, lowered, options, {"options": options.to_dict(),
+                                                            "input_shape": list(passed.shapes[passed.inputs()[0]])})
+    lowered.report["accuracy"] = acc
+    if "warning" in acc:
+        lowered.report.setdefault("warnings", []).append(acc["warning"])
 
 
 class Program:
@@ -295,3 +302,20 @@ class Program:
 def load(path: str) -> Program:
     """Load and verify an artifact file, returning a runnable :class:`Program`."""
     return Program(Artifact.load(path))
+
+
+def diverge(model: Any, artifact: Any, inputs: Any, labels: Optional[Sequence[int]] = None, **kwargs: Any) -> Any:
+    """Report where and why ``artifact`` (an Artifact, Program or artifact path; Loihi or Speck) departs from the
+    float ``model`` on ``inputs``: a :class:`~snnc.runtime.diverge.DivergenceReport` (arguments: its ``diverge``)."""
+    from snnc.runtime.diverge import diverge as _diverge
+
+    if isinstance(artifact, (str, os.PathLike)):
+        prog = load(os.fspath(artifact))
+    elif isinstance(artifact, Artifact):
+        prog = Program(artifact)
+    elif isinstance(artifact, Program):
+        prog = artifact
+    else:
+        raise InputError(f"cannot read a program from a {type(artifact).__name__}",
+                         hint="give an Artifact, a Program or an artifact path")
+    return _diverge(model, prog, inputs, labels, **kwargs)

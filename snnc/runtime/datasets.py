@@ -162,7 +162,7 @@ class SampleReader:
         return [self._dense(x, path) for x in a]
 
     def _events(self, ev: np.ndarray, path: str) -> np.ndarray:
-        from snnc.models.data.events import events_to_dense
+        from snnc.formats.events import events_to_dense
 
         if ev.size == 0:
             raise InputError("the recording holds no event", file=path, hint="leave empty recordings out")
@@ -180,7 +180,7 @@ class SampleReader:
         return x.reshape((x.shape[0],) + tuple(self.input_shape))
 
     def _audio(self, path: str) -> np.ndarray:
-        from snnc.models.data.fsdd import CochleaSpec, encode_audio, read_wav
+        from snnc.formats.audio import CochleaSpec, encode_audio, read_wav
 
         enc = self.encoder or {}
         if enc.get("kind") != "cochlea":

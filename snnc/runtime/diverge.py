@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from snnc.errors import InputError, SnncError, UnsupportedError
+from snnc.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -185,34 +184,19 @@ class DivergenceReport:
 
 
 # ----------------------------------------------------------------------------- inputs
-def _program(artifact: Any) -> Any:
-    from snnc.artifact import Artifact
-    from snnc.runtime.api import Program, load
-
-    if isinstance(artifact, Program):
-        return artifact
-    if isinstance(artifact, Artifact):
-        return Program(artifact)
-    if isinstance(artifact, (str, os.PathLike)):
-        return load(os.fspath(artifact))
-    raise InputError(f"cannot read a program from a {type(artifact).__name__}",
-                     hint="give an Artifact, a Program or an artifact path")
-
-
 def read_inputs(prog: Any, data: Any, samples: Optional[int], n_steps: Optional[int]
                 ) -> Tuple[np.ndarray, Optional[np.ndarray], str]:
     """Return event counts (B, T, *input_shape), labels or None, and a description, for ``data``.
 
-    ``data``: ``"nmnist"`` (the held-out split of N-MNIST-small), a dense array, a ``.npy`` file,
+    ``data``: ``"nmnist"`` (the held-out split of N-MNIST-small; any registered validation set), a dense array, a ``.npy`` file,
     or recording files (a folder, a glob, a list; read as ``snn-run --input`` does, but as counts).
     """
     from snnc.runtime.datasets import SampleReader, batch_samples, expand_inputs, find_labels
+    from snnc.runtime.registry import validation_set, validation_sets
 
     dt = float(prog.manifest["options"]["dt_s"])
-    if isinstance(data, str) and data == "nmnist":
-        from snnc.targets.loihi.validate import nmnist_validation_set
-
-        d = nmnist_validation_set(dt, n_steps, samples or DEFAULT_SAMPLES)
+    if isinstance(data, str) and data in validation_sets():
+        d = validation_set(data)(dt, n_steps, samples or DEFAULT_SAMPLES)
         return d["x"].astype(np.float64), np.asarray(d["labels"]), \
             f"nmnist: held-out split, {len(d['labels'])} samples, {d['n_steps']} steps of {d['dt_us']} us"
     if isinstance(data, np.ndarray):
@@ -345,20 +329,20 @@ def _inherit(layers: List[LayerDivergence], divs: Dict[str, np.ndarray], sources
 
 
 # ----------------------------------------------------------------------------- the public entry point
-def diverge(model: Any, artifact: Any, inputs: Any, labels: Optional[Sequence[int]] = None, *,
+def diverge(model: Any, prog: Any, inputs: Any, labels: Optional[Sequence[int]] = None, *,
             samples: Optional[int] = None, n_steps: Optional[int] = None, model_name: Optional[str] = None,
             factory: Optional[str] = None, input_shape: Optional[Sequence[int]] = None,
             device: Any = None) -> DivergenceReport:
-    """Run ``model`` (float) and ``artifact`` (the chip) side by side on ``inputs``; return the :class:`DivergenceReport`.
+    """Run ``model`` (float) and program ``prog`` (the chip) side by side on ``inputs``; return the
+    :class:`DivergenceReport` (users call :func:`snnc.diverge`, which also takes an artifact or its path).
 
-    ``model``: what was compiled (a path, module, NIR graph); ``artifact``: an Artifact, Program or
-    path (Loihi or Speck); ``inputs``: event counts (B, T, ...) as an array, ``"nmnist"``, a
+    ``model``: what was compiled (a path, module, NIR graph); ``prog``: a loaded
+    :class:`~snnc.runtime.api.Program` (Loihi or Speck); ``inputs``: event counts (B, T, ...) as an array, ``"nmnist"``, a
     ``.npy`` file or recording files (``samples``: at most that many; ``n_steps``: steps per
     recording, default the model's). ``labels`` add accuracies.
     """
     from snnc.runtime.loading import open_model
 
-    prog = _program(artifact)
     loaded = open_model(model, input_shape, model_name=model_name, factory=factory)
     graph, info = loaded.graph, loaded.info
     fw = prog.manifest.get("framework")
@@ -371,10 +355,11 @@ def diverge(model: Any, artifact: Any, inputs: Any, labels: Optional[Sequence[in
 
 def _run(graph: Any, model_dt: Optional[float], prog: Any, inputs: Any, labels: Optional[Sequence[int]],
          samples: Optional[int], n_steps: Optional[int], device: Any) -> DivergenceReport:
-    """The report for a float ``graph`` (its own step ``model_dt``, None: unknown) against program ``prog``."""
-    target = prog.target.name
-    if target not in ("loihi", "speck"):
-        raise UnsupportedError(f"the divergence report covers Loihi and Speck, not '{target}'")
+    """The report for a float ``graph`` (its own step ``model_dt``, None: unknown) against program ``prog``.
+
+    The target runs the ladder (:meth:`snnc.targets.base.Target.divergence_runs`); this compares every rung
+    with the float model and attributes each diverging entry to the first rung where it departs.
+    """
     x, y, desc = read_inputs(prog, inputs, samples, n_steps)
     if labels is not None:
         y = np.asarray(list(labels), dtype=np.int64)[: x.shape[0]]
@@ -384,30 +369,50 @@ def _run(graph: Any, model_dt: Optional[float], prog: Any, inputs: Any, labels: 
     notes = [f"inputs: {desc}"]
     if model_dt is None:
         notes.append("the model states no time step: compared at the program's (no dt mismatch can be named)")
-    extra = {k: v for k, v in dict(prog.manifest["options"].get("extra", {})).items()
-             if k not in ("validate", "validate_samples", "validate_batch", "validate_steps", "netx", "core_map")}
-    if target == "loihi":
-        rep = _loihi(graph, prog, x, dt_model, dt_chip, method, extra, notes, device)
-    else:
-        rep = _speck(graph, prog, x, dt_model, dt_chip, method, extra, notes, device)
-    pf, pc = rep.predictions.pop("_float"), rep.predictions.pop("_chip")
+    runs = prog.target.divergence_runs(graph, prog.artifact.payload, prog.manifest, x, dt_model, device)
+    notes += runs.notes
+    fref = _float_reference(graph, x, dt_model, method)
+    keys = runs.keys
+    names = _labels(prog)
+    layers: List[LayerDivergence] = []
+    divs: Dict[str, np.ndarray] = {}
+    for lr in runs.layers:
+        rungs = lr.rungs
+        ref = fref.get(lr.name)
+        if ref is None:  # the float simulator records no state for memoryless layers: use the float twin
+            ref = rungs[0]
+            notes.append(f"layer {lr.name}: compared against the float twin (the float simulator records no "
+                         "state for it)")
+        label = names.get(lr.name, lr.name)
+        if lr.kind == "readout":
+            layers.append(_compare_readout(lr.name, label, lr.lag_steps, ref, rungs, keys))
+            continue
+        if lr.binary:
+            ref, rungs = ref != 0, [r != 0 for r in rungs]
+        layers.append(_compare_spiking(lr.name, label, lr.lag_steps, ref, rungs, keys, lr.shape))
+        divs[lr.name] = ref != rungs[-1]
+    _inherit(layers, divs, {lr.name: lr.sources for lr in runs.layers})
+    pf = _predictions(fref["__output__"])
+    pc = pf if runs.chip_output is None else _predictions(runs.chip_output)
+    rep = DivergenceReport(target=prog.target.name, dt_model_s=dt_model, dt_chip_s=dt_chip, samples=int(x.shape[0]),
+                           steps=int(x.shape[1]), layers=layers, ladder=keys[1:], notes=notes,
+                           predictions={"agreement": float(np.mean(pf == pc))})
     if y is not None:
-        rep.predictions["float_accuracy"] = float(np.mean(np.asarray(pf) == y))
-        rep.predictions["chip_accuracy"] = float(np.mean(np.asarray(pc) == y))
+        rep.predictions["float_accuracy"] = float(np.mean(pf == y))
+        rep.predictions["chip_accuracy"] = float(np.mean(pc == y))
+    _cause_details(rep, prog)
     return rep
 
 
-def _float_reference(graph: Any, target: str, x: np.ndarray, dt: float, method: str, device: Any
-                     ) -> Dict[str, np.ndarray]:
+def _float_reference(graph: Any, x: np.ndarray, dt: float, method: str) -> Dict[str, np.ndarray]:
     """The float model: the cpu target's simulator (float64) on the cpu-passed graph; output per layer name."""
-    import torch
-
     from snnc.compiler.pipeline import run_pipeline
-    from snnc.targets.base import get_target
-    from snnc.targets.cpu.simulator import GraphSimulator
+    from snnc.targets.base import CompileOptions, get_target
 
-    passed = run_pipeline(graph, get_target("cpu").passes())
-    res = GraphSimulator(passed, dt, method, dtype=torch.float64, device=device or torch.device("cpu")).run(x, record=True)
+    cpu = get_target("cpu")
+    passed = run_pipeline(graph, cpu.passes())
+    opts = CompileOptions(dt_s=dt, method=method)
+    res = cpu.simulate(cpu.lower(passed, opts).payload, {"options": opts.to_dict()}, x, record=True)
     out = {n: _flat(np.asarray(s["spikes"] if "spikes" in s else s["v"])) for n, s in res.states.items()
            if "spikes" in s or "v" in s}
     out["__output__"] = _flat(np.asarray(res.output))
@@ -416,238 +421,6 @@ def _float_reference(graph: Any, target: str, x: np.ndarray, dt: float, method: 
 
 def _labels(prog: Any) -> Dict[str, str]:
     return {r["name"]: r["label"] for r in prog.manifest.get("report", {}).get("summary", [])}
-
-
-def _check_same(a: Dict[str, np.ndarray], b: Dict[str, np.ndarray]) -> bool:
-    return list(a) == list(b) and all(np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a)
-
-
-def _loihi(graph: Any, prog: Any, x: np.ndarray, dt_model: float, dt_chip: float, method: str,
-           extra: Mapping[str, Any], notes: List[str], device: Any) -> DivergenceReport:
-    from snnc.compiler.pipeline import run_pipeline
-    from snnc.targets.base import get_target
-    from snnc.targets.loihi.general import simulate_any
-    from snnc.targets.loihi.lower import lower_graph
-    from snnc.targets.loihi.target import network_from_payload
-    from snnc.targets.loihi.torch_engine import Relax, TorchLoihi
-
-    net_art, run = network_from_payload(prog.artifact.payload)
-    passed = run_pipeline(graph, get_target("loihi").passes())
-    res_c = lower_graph(passed, dt_chip, method, extra)
-    if res_c.network is None:
-        raise InputError("the model does not lower for Loihi with the program's options", hint=str(res_c.violations[:2]))
-    strip = lambda d: {k: v for k, v in d.items() if k != "name"}  # noqa: E731
-    if not _check_same(strip(res_c.network.to_dict()), strip(net_art.to_dict())):
-        raise InputError("the program was not compiled from this model (its integers differ)",
-                         hint="give the model the artifact was compiled from")
-    net = res_c.network
-    res_m = res_c if dt_model == dt_chip else lower_graph(passed, dt_model, method, extra)
-    if res_m.network is None:
-        raise InputError(f"the model does not lower for Loihi at its own step {dt_model:g} s")
-    b, t_in = int(x.shape[0]), int(x.shape[1])
-    names = [ly.name for ly in net.layers]
-    if res_c.timing_exact:
-        lags = {n: int(v) for n, v in res_c.layer_lag_steps.items()}
-    else:
-        lags = _hop_counts(net)
-        notes.append("Loihi's timing differs from the float graph (paths of unequal hop counts): layers are "
-                     "aligned by their fewest hops from the input")
-    pad = max([lags.get(n, 0) for n in names if n in lags] + [int(run.get("latency_steps", 0))])
-    xp = np.concatenate([x, np.zeros((b, pad) + x.shape[2:])], axis=1) if pad else x
-    xb = (xp > 0).astype(np.float64)
-    clipped = int(np.sum(x > 1))
-    if clipped:
-        notes.append(f"{clipped} input entries ({100 * clipped / max(int(np.sum(x > 0)), 1):.2f} % of non-zero "
-                     "ones) hold more than one event: clipped to 1 on Loihi")
-    if dt_model != dt_chip:
-        notes.append(f"compiled at dt {dt_chip:g} s; the model's own step is {dt_model:g} s")
-    full = Relax(zero_weights=False, float_weights=True, float_bias=True, float_decay=True, no_trunc=True,
-                 no_wrap=True, no_saturation=True, float_timing=True)
-    ladder: List[Tuple[str, Any, Relax, Any]] = [  # (cause, network/twin lowering, relaxation, input)
-        ("float_model", res_m, full, xp),
-        ("binary_input", res_m, full, xb),
-    ]
-    if dt_model != dt_chip:
-        ladder.append(("dt_mismatch", res_c, full, xb))
-    steps = [("hop_delay", dict(float_timing=False)),
-             ("weight_zero", dict(float_weights=False, zero_weights=True)),
-             ("weight_rounding", dict(zero_weights=False)),
-             ("bias_rounding", dict(float_bias=False)),
-             ("decay_rounding", dict(float_decay=False)),
-             ("decay_truncation", dict(no_trunc=False)),
-             ("state_wrap", dict(no_wrap=False)),
-             ("saturation", dict(no_saturation=False))]
-    rel = full
-    for key, ch in steps:
-        rel = dataclasses.replace(rel, **ch)
-        ladder.append((key, res_c, rel, xb))
-    assert rel.exact
-    outputs: List[Dict[str, np.ndarray]] = []
-    for key, res, relax, xin in ladder:
-        eng = TorchLoihi(res.network, res.float_twin, relax, device=device)
-        r = eng.run(xin, record=True)
-        per: Dict[str, np.ndarray] = {}
-        for i, ly in enumerate(res.network.layers):
-            if not ly.has_neurons:
-                continue
-            shift = 0 if relax.float_timing else lags.get(ly.name, 0)
-            if ly.readout:
-                vscale = float(np.asarray(res.float_twin[ly.name]["v_scale"]).reshape(-1)[0])
-                a = r.v[i].detach().cpu().numpy().reshape(b, -1, ly.num_neurons) / vscale
-            else:
-                a = r.spikes[i].detach().cpu().numpy().reshape(b, -1, ly.num_neurons)
-            per[ly.name] = a[:, shift:shift + t_in]
-        outputs.append(per)
-    # the last rung is the chip: check it against the reference simulator
-    ref_sim = simulate_any(net, xb)
-    for i, ly in enumerate(net.layers):
-        if ly.has_neurons and not ly.readout:
-            got = outputs[-1][ly.name]
-            want = _flat(ref_sim.spikes[i])[:, lags.get(ly.name, 0):lags.get(ly.name, 0) + t_in]
-            if not np.array_equal(got != 0, want):
-                raise SnncError(f"internal error: the torch engine departs from the reference simulator on layer "
-                                f"{ly.name}", hint="please report this")
-    fref = _float_reference(graph, "loihi", x, dt_model, method, device)
-    keys = [k for k, _, _, _ in ladder]
-    labels = _labels(prog)
-    layers: List[LayerDivergence] = []
-    divs: Dict[str, np.ndarray] = {}
-    for ly in net.layers:
-        if not ly.has_neurons:
-            continue
-        rungs = [o[ly.name] for o in outputs]
-        ref = fref.get(ly.name)
-        if ref is None:  # the float simulator records no state for memoryless layers: use the float twin
-            ref = rungs[0]
-            notes.append(f"layer {ly.name}: compared against the float twin (the float simulator records no "
-                         "state for it)")
-        if ly.readout:
-            ld = _compare_readout(ly.name, labels.get(ly.name, ly.name), lags.get(ly.name, 0), ref, rungs, keys)
-        else:
-            ld = _compare_spiking(ly.name, labels.get(ly.name, ly.name), lags.get(ly.name, 0), ref != 0,
-                                  [r != 0 for r in rungs], keys, ly.output_shape)
-            divs[ly.name] = (ref != 0) != (rungs[-1] != 0)
-        layers.append(ld)
-    srcs = {ly.name: [net.layers[_root(net, s)].name for s in ly.sources if _root(net, s) >= 0]
-            for ly in net.layers if ly.has_neurons}
-    _inherit(layers, divs, srcs)
-    out_name = net.layers[int(run["output_layer"])].name
-    pf = _predictions(fref["__output__"])
-    pc = _predictions(outputs[-1][out_name]) if out_name in outputs[-1] else pf
-    rep = DivergenceReport(target="loihi", dt_model_s=dt_model, dt_chip_s=dt_chip, samples=b, steps=t_in,
-                           layers=layers, ladder=keys[1:], notes=notes,
-                           predictions={"agreement": float(np.mean(pf == pc)), "_float": pf, "_chip": pc})
-    _cause_details(rep, prog)
-    return rep
-
-
-def _speck(graph: Any, prog: Any, x: np.ndarray, dt_model: float, dt_chip: float, method: str,
-           extra: Mapping[str, Any], notes: List[str], device: Any) -> DivergenceReport:
-    from snnc.compiler.pipeline import run_pipeline
-    from snnc.targets.base import get_target
-    from snnc.targets.speck.lower import lower_graph
-    from snnc.targets.speck.simulator import simulate
-    from snnc.targets.speck.target import SpeckTarget
-    from snnc.targets.speck.torch_engine import SpeckRelax, TorchSpeck
-
-    net_art, run = SpeckTarget._load(prog.artifact.payload)
-    passed = run_pipeline(graph, get_target("speck").passes())
-    res_c = lower_graph(passed, dt_chip, extra)
-    if res_c.network is None or res_c.network.to_json() != net_art.to_json():
-        raise InputError("the program was not compiled from this model (its integers differ)",
-                         hint="give the model the artifact was compiled from")
-    res_m = res_c if dt_model == dt_chip else lower_graph(passed, dt_model, extra)
-    if res_m.network is None:
-        raise InputError(f"the model does not lower for Speck at its own step {dt_model:g} s")
-    net = res_c.network
-    b, t_in = int(x.shape[0]), int(x.shape[1])
-    float_single = True
-    for n in passed.layers():
-        neuron = passed.nodes[n].neuron
-        if int(getattr(neuron, "max_spikes_per_step", 1)) > 1:
-            float_single = False
-    mode = run["spike_mode"]
-    full = SpeckRelax(float_weights=True, float_bias=True, float_threshold=True, single_spike=float_single,
-                      no_low_bound=True)
-    ladder: List[Tuple[str, Any, SpeckRelax]] = [("float_model", res_m, full)]
-    if dt_model != dt_chip:
-        ladder.append(("dt_mismatch", res_c, full))
-        notes.append(f"compiled at dt {dt_chip:g} s; the model's own step is {dt_model:g} s")
-    rel = full
-    for key, ch in [("weight_zero", dict(float_weights=False, zero_weights=True)),
-                    ("weight_rounding", dict(zero_weights=False)), ("bias_rounding", dict(float_bias=False)),
-                    ("threshold_rounding", dict(float_threshold=False)), ("spike_mode", dict(single_spike=False)),
-                    ("saturation", dict(no_low_bound=False))]:
-        rel = dataclasses.replace(rel, **ch)
-        ladder.append((key, res_c, rel))
-    outputs = []
-    for key, res, relax in ladder:
-        eng = TorchSpeck(res.network, mode, res.float_twin, relax, device=device)
-        r = eng.run(x)
-        outputs.append({k: _flat(v.detach().cpu().numpy()) for k, v in r.spikes.items()})
-    ref_sim = simulate(net, x.astype(np.int64), spike_mode=mode)
-    for k, v in ref_sim.spikes.items():
-        if not np.array_equal(outputs[-1][k], _flat(v)):
-            raise SnncError(f"internal error: the torch engine departs from the reference simulator on layer {k}",
-                            hint="please report this")
-    over = {k: v for k, v in ref_sim.state_overflow.items() if v}
-    if over:
-        notes.append(f"the 16-bit state range was left (not modelled, chip behaviour undocumented): {over}")
-    fref = _float_reference(graph, "speck", x, dt_model, method, device)
-    keys = [k for k, _, _ in ladder]
-    labels = _labels(prog)
-    layers, divs = [], {}
-    ro = net.readout
-    for i, ly in enumerate(net.layers):
-        rungs = [o[ly.name] for o in outputs]
-        ref = fref.get(ly.name)
-        if ref is None:
-            ref = rungs[0]
-            notes.append(f"layer {ly.name}: compared against the float twin (the float simulator records no "
-                         "state for it)")
-        if ro is not None and ro.layer == i:
-            rungs = [r.reshape(b, t_in, -1, *ly.neuron_shape[1:])[:, :, ::ro.channel_stride].reshape(b, t_in, -1)
-                     for r in rungs]
-        shape = ly.neuron_shape if ro is None or ro.layer != i else (ro.num_classes,) + tuple(ly.neuron_shape[1:])
-        ld = _compare_spiking(ly.name, labels.get(ly.name, ly.name), 0, ref, rungs, keys, shape)
-        divs[ly.name] = ref != rungs[-1]
-        layers.append(ld)
-    srcs = {ly.name: [net.layers[s].name for s, _ in net.sources(i)] for i, ly in enumerate(net.layers)}
-    _inherit(layers, divs, srcs)
-    out_name = run["output_layer"]
-    pf = _predictions(fref["__output__"])
-    oc = outputs[-1][out_name]
-    if ro is not None:
-        oc = oc.reshape(b, t_in, -1)[:, :, ::ro.channel_stride]
-    pc = _predictions(oc)
-    rep = DivergenceReport(target="speck", dt_model_s=dt_model, dt_chip_s=dt_chip, samples=b, steps=t_in,
-                           layers=layers, ladder=keys[1:], notes=notes,
-                           predictions={"agreement": float(np.mean(pf == pc)), "_float": pf, "_chip": pc})
-    _cause_details(rep, prog)
-    return rep
-
-
-def _root(net: Any, i: int) -> int:
-    while i >= 0 and not net.layers[i].has_neurons:
-        i = net.layers[i].source
-    return i
-
-
-def _hop_counts(net: Any) -> Dict[str, int]:
-    """Fewest synaptic hops from the input to every Loihi layer."""
-    dist: Dict[int, int] = {-1: 0}
-    changed = True
-    while changed:
-        changed = False
-        for i, ly in enumerate(net.layers):
-            if not ly.has_neurons:
-                continue
-            for s in ly.sources:
-                r = _root(net, s)
-                if r in dist and dist[r] + 1 < dist.get(i, 1 << 30):
-                    dist[i] = dist[r] + 1
-                    changed = True
-    return {net.layers[i].name: d for i, d in dist.items() if i >= 0}
 
 
 def _cause_details(rep: DivergenceReport, prog: Any) -> None:
@@ -673,8 +446,9 @@ def _cause_details(rep: DivergenceReport, prog: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- compile-time (-O diverge=DATA)
-def at_compile(graph: Any, model_dt: Optional[float], artifact: Any, opts: Mapping[str, Any]) -> Dict[str, Any]:
-    """Run the report for ``snnc.compile(..., diverge=DATA)``; return the compile report's ``divergence`` section."""
+def at_compile(graph: Any, model_dt: Optional[float], prog: Any, opts: Mapping[str, Any]) -> Dict[str, Any]:
+    """Run the report for ``snnc.compile(..., diverge=DATA)`` on the compiled program ``prog``; return the compile
+    report's ``divergence`` section."""
     unknown = sorted(set(opts) - set(OPTION_HELP))
     if unknown:
         raise InputError(f"unknown divergence option(s) {unknown}", hint=f"known: {sorted(OPTION_HELP)}")
@@ -684,7 +458,7 @@ def at_compile(graph: Any, model_dt: Optional[float], artifact: Any, opts: Mappi
         from snnc.runtime.plot import check_format
 
         check_format(str(plot))
-    rep = _run(graph, model_dt, _program(artifact), opts["diverge"], None, samples, None, None)
+    rep = _run(graph, model_dt, prog, opts["diverge"], None, samples, None, None)
     d = rep.to_dict()
     d["text"] = rep.format()
     if plot:

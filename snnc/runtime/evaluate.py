@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 
 from snnc.errors import InputError
-from snnc.runtime.result import Result
+from snnc.formats.result import Result
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ def is_event_array(a: Any) -> bool:
 
 def _bin(events: np.ndarray, bin_us: Optional[int], shape: Tuple[int, ...], steps: Optional[int],
          mode: str = "count", source: str = "") -> np.ndarray:
-    from snnc.models.data.events import events_to_dense
+    from snnc.formats.events import events_to_dense
 
     if len(shape) != 3:
         raise ShapeError(f"event input needs a (polarity, H, W) input shape, the model takes {tuple(shape)}",
@@ -105,12 +105,12 @@ def load_input_file(path: str) -> Any:
                     return z["x"]
                 t = "t_us" if "t_us" in z else "t"
                 if all(f in z for f in (t, "x", "y", "p")):
-                    from snnc.models.data.events import make_events
+                    from snnc.formats.events import make_events
 
                     return make_events(z[t], z["x"], z["y"], z["p"])
                 raise InputError(f"npz has keys {sorted(z.files)}; expected 'x' or 't','x','y','p'", file=path)
         if ext == ".bin":
-            from snnc.models.data.nmnist import read_nmnist_bin
+            from snnc.formats.nmnist import read_nmnist_bin
 
             return read_nmnist_bin(path)
     except (ValueError, OSError) as e:

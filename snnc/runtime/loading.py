@@ -27,6 +27,8 @@ import numpy as np
 
 from snnc.compiler.graph import Graph
 from snnc.errors import InputError, UnsupportedError
+from snnc.formats.checkpoint import is_checkpoint, load_torch_object, rebuild_model
+from snnc.runtime.registry import build_zoo_model, zoo_recipe
 
 log = logging.getLogger(__name__)
 
@@ -182,12 +184,10 @@ def _state_dict_model(state: Dict[str, Any], source: str, model_name: Optional[s
                               "--factory my_module:build_model (a function returning the module); or save "
                               "the whole module with torch.save(model, path)")
     if model_name is not None:
-        from snnc.models.zoo import build, recipe
-
-        r = recipe(model_name)
+        r = zoo_recipe(model_name)
         kwargs = dict(r["kwargs"])
         kwargs.setdefault("dt_s", float(r["dt_us"]) * 1e-6)
-        model = build(model_name, **kwargs)
+        model = build_zoo_model(model_name, **kwargs)
         info.zoo_model = model_name
         info.bin_us, info.n_steps = int(r["dt_us"]), int(r["n_steps"])
         info.dt_origin = f"zoo recipe '{model_name}'"
@@ -220,14 +220,10 @@ def _read_torch_file(path: str, model_name: Optional[str], factory: Optional[str
     """Return the module a ``.pt`` holds (checkpoint, whole module, or state_dict + architecture)."""
     import torch
 
-    from snnc.models.checkpoint import CHECKPOINT_FORMAT, load_torch_object
-
     obj = load_torch_object(path)
-    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
-        from snnc.models.checkpoint import model_from_checkpoint
-
+    if is_checkpoint(obj):
         _checkpoint_info(obj, info)
-        return model_from_checkpoint(obj, path)
+        return rebuild_model(obj, build_zoo_model, path)
     if isinstance(obj, torch.nn.Module):
         obj.eval()
         return obj

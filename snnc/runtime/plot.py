@@ -13,7 +13,7 @@ from typing import Any, List, Optional
 import numpy as np
 
 from snnc.errors import InputError
-from snnc.runtime.result import Result
+from snnc.formats.result import Result
 
 
 def _plt() -> Any:

@@ -1,9 +1,11 @@
 """The Target interface and the registry: adding a target is adding a folder under ``snnc/targets``.
 
-A target answers five questions: which graphs it takes (:meth:`Target.check`), how floats become its
-integers (:meth:`Target.quantize`), what its artifact payload is (:meth:`Target.lower`), what its chip
-computes (:meth:`Target.simulate`, the reference simulator), and how to run elsewhere
-(:meth:`Target.run` with another backend). Each target package exposes ``TARGET`` (its class).
+A target answers: what its artifact payload is (:meth:`Target.lower`, which also says which graphs
+it takes: it raises every rule the graph breaks at once; :meth:`Target.check` lists them), how
+floats become its integers (:meth:`Target.quantize`), what its chip computes
+(:meth:`Target.simulate`, the reference simulator), how to run elsewhere (:meth:`Target.run`
+with another backend) and which files it writes for its chip and for NIR (:meth:`Target.chip_file`,
+:meth:`Target.to_nir`). Each target package exposes ``TARGET`` (its class).
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ import numpy as np
 
 from snnc.compiler.graph import Graph
 from snnc.compiler.pipeline import DEFAULT_PASSES, Pass
-from snnc.errors import BackendUnavailableError, InputError, UnsupportedError, Violation
-from snnc.runtime.result import Result
+from snnc.errors import BackendUnavailableError, InputError, RuleViolationError, UnsupportedError, Violation
+from snnc.formats.result import Result
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,36 @@ class Lowered:
 
     payload: Dict[str, bytes]
     report: Dict[str, Any]
+
+
+@dataclass
+class LayerRuns:
+    """One chip layer on every rung of a divergence ladder (:meth:`Target.divergence_runs`).
+
+    ``rungs``: the layer's output per rung, (batch, float-model steps, neurons), already shifted by
+    ``lag_steps`` where the rung has chip timing; ``binary``: compare as spike / no spike;
+    ``kind``: ``"spiking"`` or ``"readout"`` (compared by predictions); ``sources``: upstream layer names.
+    """
+
+    name: str
+    kind: str
+    lag_steps: int
+    shape: Tuple[int, ...]
+    rungs: List[np.ndarray]
+    sources: List[str]
+    binary: bool = True
+
+
+@dataclass
+class DivergenceRuns:
+    """A target's side of the divergence report (:mod:`snnc.runtime.diverge`): the ladder's rung names (first the
+    float twin, ``"float_model"``; last the chip, checked equal to the reference simulator), every layer's outputs
+    on every rung, the chip's output (batch, steps, classes) for its predictions, and notes."""
+
+    keys: List[str]
+    layers: List[LayerRuns]
+    chip_output: Optional[np.ndarray]  # None: the output layer is not compared
+    notes: List[str] = field(default_factory=list)
 
 
 class Target(ABC):
@@ -93,13 +125,24 @@ class Target(ABC):
         raise UnsupportedError(f"target '{self.name}' writes no '{fmt}' file",
                                hint=f"formats of this target: {', '.join(['nir', *self.chip_formats])}")
 
+    def to_nir(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any]) -> Any:
+        """Return the deployed program of an artifact as a ``nir.NIRGraph`` (``snn-export``'s default format)."""
+        files = ", ".join(self.chip_formats)
+        raise UnsupportedError(f"NIR export of '{self.name}' artifacts is not implemented",
+                               hint=f"this target's chip files: {files}" if files else
+                               "compile for the cpu target to export the float graph")
+
     def passes(self) -> List[Tuple[str, Pass]]:
         """Return the compiler passes this target needs, in order."""
         return list(DEFAULT_PASSES)
 
-    @abstractmethod
     def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
-        """Return every rule the (passed) graph breaks on this target; empty when it fits."""
+        """Return every rule the (passed) graph breaks on this target; empty when it fits (lowers it once)."""
+        try:
+            self.lower(graph, options)
+        except RuleViolationError as e:
+            return list(e.violations)
+        return []
 
     def quantize(self, graph: Graph, options: CompileOptions) -> Any:
         """Return the target's integer form of the graph (targets with integers override this)."""
@@ -107,7 +150,7 @@ class Target(ABC):
 
     @abstractmethod
     def lower(self, graph: Graph, options: CompileOptions) -> Lowered:
-        """Return the artifact payload and report for a graph that passed :meth:`check`."""
+        """Return the artifact payload and report; raise :class:`RuleViolationError` with every rule it breaks."""
 
     @abstractmethod
     def simulate(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
@@ -130,6 +173,35 @@ class Target(ABC):
                     inputs: np.ndarray, record: bool) -> Result:
         """Run on a non-simulator backend listed in :attr:`backends` (targets that have one override this)."""
         raise BackendUnavailableError(f"target '{self.name}' does not implement backend '{backend}'")
+
+    def torch_lowering(self, graph: Graph, dt_s: float, method: str, options: Mapping[str, Any], device: Any
+                       ) -> Tuple[Any, Any]:
+        """Return ``(lowering result, torch engine)``: the (passed) graph lowered as :meth:`lower` does, and an
+        engine running its integers batched and differentiably in torch (fine-tuning, :mod:`snnc.models.finetune`);
+        raise :class:`RuleViolationError` with every rule it breaks."""
+        raise UnsupportedError(f"fine-tuning through '{self.name}' is not implemented",
+                               hint="targets with a torch engine: loihi, speck")
+
+    def divergence_runs(self, graph: Graph, payload: Mapping[str, bytes], manifest: Mapping[str, Any],
+                        x: np.ndarray, dt_model_s: float, device: Any = None) -> DivergenceRuns:
+        """Return the ladder from the float twin to the chip (:class:`DivergenceRuns`) of the program
+        ``payload``/``manifest`` compiled from the (unpassed) ``graph``, on event counts ``x`` (batch, T, ...)
+        at the model's own step ``dt_model_s`` (:mod:`snnc.runtime.diverge`)."""
+        raise UnsupportedError(f"the divergence report covers loihi and speck, not '{self.name}'")
+
+
+def parse_option(text: str) -> Tuple[str, Any]:
+    """Return ``(key, value)`` of a ``-O KEY=VALUE`` option: the value read as JSON when it is JSON, else the text."""
+    import argparse
+    import json
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"bad option '{text}', expected KEY=VALUE")
+    k, v = text.split("=", 1)
+    try:
+        return k, json.loads(v)
+    except ValueError:
+        return k, v
 
 
 def check_binary_input(inputs: np.ndarray, target: str) -> None:

@@ -82,6 +82,18 @@ class Convention:
     #: False where the framework's models are discrete in steps (its "dt" is the exporter's
     #: notional one): event input then needs its own bin width (``--bin-us``).
     physical_dt: bool = True
+    #: Where a compile learns the ``dt`` the exporter was given, first found wins: ``"flag"`` (the
+    #: step the user gives: a Rockpool file's ``dt`` lives in its ``r``, so a given step is the
+    #: export's), ``"model"`` (the module's own ``dt``). None found: the framework's default.
+    export_dt_from: Tuple[str, ...] = ()
+
+    def export_dt_s(self, given_dt_s: Optional[float], model_dt_s: Optional[float]) -> float:
+        """Return the ``dt`` (seconds) the exporter was given, 0.0 for its default (see ``export_dt_from``)."""
+        for where in self.export_dt_from:
+            dt = given_dt_s if where == "flag" else model_dt_s
+            if dt is not None:
+                return float(dt)
+        return 0.0
 
 
 #: The known frameworks (lower-case names).
@@ -90,7 +102,8 @@ CONVENTIONS: Dict[str, Convention] = {
                            "tau = dt/(1-beta), r = tau/dt with dt = 1e-4 s; reset mechanism not stored",
                            physical_dt=False),
     "norse": Convention("norse", 1e-3, "euler", True,
-                        "to_nir writes tau = dt*tau, IF r = 1 (v' = v + x), CubaLIF w_in = 1 (i' = i + x)"),
+                        "to_nir writes tau = dt*tau, IF r = 1 (v' = v + x), CubaLIF w_in = 1 (i' = i + x)",
+                        export_dt_from=("model",)),
     "sinabs": Convention("sinabs", 1.0, "exact", True,
                          "tau passed through in steps, r = 1: one step is one unit of time; read as sinabs.from_nir "
                          "does: MultiSpike, MembraneSubtract, IF floor min_v_mem = -v_threshold", physical_dt=False),
@@ -98,7 +111,8 @@ CONVENTIONS: Dict[str, Convention] = {
                                "export_to_nir(dt=1e-4) writes tau = tau_steps*dt, IF r = 1/dt", physical_dt=False),
     "rockpool": Convention("rockpool", 1e-3, "exact", True,
                            "to_nir writes r = tau_mem exp(-dt/tau_mem)/dt, w_in = 1; LIFTorch resets by "
-                           "subtraction with up to max_spikes_per_dt spikes per step"),
+                           "subtraction with up to max_spikes_per_dt spikes per step",
+                           export_dt_from=("flag", "model")),
     "snnc": Convention("snnc", 1e-3, "exact", False, "snnc's own exports"),
 }
 

@@ -82,9 +82,11 @@ def _leaves(module: Any, prefix: str = "") -> List[Tuple[str, Any]]:
 
 
 def from_torch(module: Any, input_shape: Sequence[int], source: str = "<torch>") -> g.Graph:
-    """Convert a torch module to a :class:`Graph` (input shape without batch)."""
-    from snnc.models.neurons import SpikingNeuron
+    """Convert a torch module to a :class:`Graph` (input shape without batch).
 
+    A leaf that defines ``to_node()`` (snnc's neuron modules, :mod:`snnc.models.neurons`, or any
+    module of yours) gives its own node.
+    """
     if hasattr(module, "to_graph"):
         graph = module.to_graph(tuple(input_shape))
         graph.source = source
@@ -100,9 +102,7 @@ def from_torch(module: Any, input_shape: Sequence[int], source: str = "<torch>")
     for name, m in _leaves(module):
         if type(m).__name__ in _SKIP:
             continue
-        if isinstance(m, SpikingNeuron):
-            node = m.to_node()
-        elif type(m) in conv:
+        if type(m) in conv:
             try:
                 node = conv[type(m)](m)
             except UnsupportedError as e:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from typing import Dict, Tuple
 
-from snnc.compiler.frontends.nir_frontend import check_flatten_conventions
 from snnc.compiler.graph import Conv2d, Graph, Input
+from snnc.compiler.repairs import check_flatten_conventions
 from snnc.errors import ShapeError, SnncError
 
 

@@ -13,7 +13,7 @@ from snnc.models.data.binned import BinnedSet, bin_source, cached
 from snnc.models.data.dvsgesture import (GESTURE_CLASSES, GESTURE_SENSOR_CHW, DVSGestureAedat,
                                          DVSGestureNpy, read_aedat31, read_gesture_labels_csv,
                                          read_gesture_npy)
-from snnc.models.data.events import (EVENT_DTYPE, BinSpec, as_events, crop_events,
+from snnc.formats.events import (EVENT_DTYPE, BinSpec, as_events, crop_events,
                                      dense_to_events, events_to_dense, events_to_sparse,
                                      make_events, pool_events, sparse_to_dense)
 from snnc.models.data.fsdd import (FSDD, CochleaSpec, FSDDSpikes, encode_audio, encode_fsdd,

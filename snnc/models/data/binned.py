@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 import numpy as np
 
 from snnc.errors import InputError
-from snnc.models.data.events import BinSpec, events_to_sparse, sparse_to_dense
+from snnc.formats.events import BinSpec, events_to_sparse, sparse_to_dense
 from snnc.models.data.paths import PathLike, cache_key, resolve_cache_dir
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ import numpy as np
 
 from snnc.errors import InputError
 from snnc.fixedpoint import round_half_even
-from snnc.models.data.events import EVENT_DTYPE, make_events
+from snnc.formats.events import EVENT_DTYPE, make_events
 from snnc.models.data.paths import PathLike, require_dir, require_file
 
 log = logging.getLogger(__name__)

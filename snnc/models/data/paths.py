@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
 from snnc.errors import InputError
+from snnc.files import require_file  # noqa: F401  (data modules import it from here)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -68,16 +69,6 @@ def require_dir(path: PathLike, what: str, hint: str = "") -> Path:
         default_hint = (f"set {ENV_DATA} to the folder that holds the data sets, or pass the "
                         f"path explicitly; nothing is ever downloaded")
         raise InputError(f"{what} not found: directory does not exist", file=str(p),
-                         hint=hint or default_hint)
-    return p
-
-
-def require_file(path: PathLike, what: str, hint: str = "") -> Path:
-    """Return ``path`` as a Path if it is a file, else raise InputError naming it."""
-    p = Path(path)
-    if not p.is_file():
-        default_hint = "check the path; snnc never downloads data sets, bring your own copy"
-        raise InputError(f"{what} not found: file does not exist", file=str(p),
                          hint=hint or default_hint)
     return p
 

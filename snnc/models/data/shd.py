@@ -15,7 +15,7 @@ import numpy as np
 
 from snnc.errors import BackendUnavailableError, InputError
 from snnc.fixedpoint import round_half_even
-from snnc.models.data.events import BinSpec, events_to_dense, make_events
+from snnc.formats.events import BinSpec, events_to_dense, make_events
 from snnc.models.data.paths import PathLike, require_file
 
 #: SHD sensor as (channels, height, width): 700 cochlea channels along x.

@@ -30,7 +30,7 @@ import numpy as np
 
 from snnc.errors import ValueRangeError
 from snnc.models.data.binned import BinnedSet
-from snnc.models.data.events import BinSpec
+from snnc.formats.events import BinSpec
 from snnc.models.data.nmnist import NMNIST_SENSOR_CHW, load_nmnist_small_binned
 from snnc.models.data.paths import PathLike
 

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import Dataset
 
 from snnc.models.data.binned import BinnedSet, EventSource
-from snnc.models.data.events import BinSpec
+from snnc.formats.events import BinSpec
 from snnc.models.data.skipsnn import SkipSNNNoisyNMNIST
 
 

@@ -16,7 +16,7 @@ from snnc.compiler.graph import (Affine, AvgPool2d, BatchNorm, Conv2d, Delay, Fl
                                  Neuron, Node, Output, Scale, SumPool2d, Threshold)
 from snnc.dynamics import TorchNeuron
 from snnc.errors import UnsupportedError
-from snnc.runtime.result import Result
+from snnc.formats.result import Result
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,16 @@
 """The ``cpu`` target: the float reference semantics of every NIR node, on torch."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+from typing import Any, List, Mapping
 
 import numpy as np
 
 from snnc.artifact import canonical_json, pack_arrays, split_graph_payload
-from snnc.compiler.graph import Delay, Graph, Layer
+from snnc.compiler.graph import Delay, Graph
+from snnc.compiler.stored import graph_from_json_and_arrays
 from snnc.dynamics import METHODS
-from snnc.errors import Violation
-from snnc.runtime.result import Result
+from snnc.errors import RuleViolationError, Violation
+from snnc.formats.result import Result
 from snnc.targets.base import CompileOptions, Lowered, Target
 from snnc.targets.cpu.simulator import GraphSimulator
 
@@ -55,12 +56,12 @@ class CpuTarget(Target):
     description = "float reference simulator (torch; exact or forward-Euler integration)"
     backends = ("sim",)
 
-    def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
-        """Return violations of the cpu rules (only option sanity: every node kind runs here)."""
-        return [v for rule in RULES for v in rule(graph, options)]
-
     def lower(self, graph: Graph, options: CompileOptions) -> Lowered:
-        """Store the passed graph itself as the payload."""
+        """Store the passed graph itself as the payload (RuleViolationError on the cpu rules: option sanity only,
+        every node kind runs here)."""
+        violations = [v for rule in RULES for v in rule(graph, options)]
+        if violations:
+            raise RuleViolationError(violations, target=self.name, file=graph.source or None)
         desc, arrays = graph.to_json_and_arrays()
         payload = {"graph.json": canonical_json(desc), **pack_arrays(arrays)}
         layers = {n: {"kind": graph.nodes[n].neuron.kind if graph.nodes[n].neuron else "none",
@@ -68,11 +69,23 @@ class CpuTarget(Target):
                       "shape": list(graph.shapes[n])} for n in graph.layers()}
         return Lowered(payload, {"layers": layers, "integration": options.method, "dt_s": options.dt_s})
 
+    def to_nir(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any]) -> Any:
+        """Return the stored (compiled) graph as NIR (refused for what NIR cannot store, e.g. reset by subtraction)."""
+        from snnc.compiler.nir_export import to_nir
+
+        opts = manifest["options"]
+        graph = to_nir(self._graph(payload))
+        graph.metadata = {"snnc_export": "cpu", "dt_s": float(opts["dt_s"]), "method": str(opts["method"])}
+        return graph
+
+    @staticmethod
+    def _graph(payload: Mapping[str, bytes]) -> Graph:
+        desc, arrays = split_graph_payload(payload)
+        return graph_from_json_and_arrays(desc, arrays)
+
     def simulate(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
                  record: bool = False) -> Result:
         """Run the float graph simulator."""
-        desc, arrays = split_graph_payload(payload)
-        graph = Graph.from_json_and_arrays(desc, arrays)
         opts = manifest["options"]
-        sim = GraphSimulator(graph, float(opts["dt_s"]), str(opts["method"]))
+        sim = GraphSimulator(self._graph(payload), float(opts["dt_s"]), str(opts["method"]))
         return sim.run(inputs, record=record, progress=bool(manifest.get("progress", False)))

@@ -1,7 +1,7 @@
-"""Reference simulation of general Loihi networks: several inputs per layer, recurrence, readouts.
+"""Scheduling of general Loihi networks: several inputs per layer, recurrence, readouts.
 
-Same arithmetic as :mod:`snnc.targets.loihi.simulator` (whose building blocks it uses), for
-networks that are not chains of single-input layers:
+Same arithmetic as the chains (:mod:`snnc.targets.loihi.numpy_engine`'s synapses, the LIF step of
+:mod:`snnc.targets.loihi.chip`), for networks that are not chains of single-input layers:
 
 * a layer with several synaptic inputs gets the sum of their outputs: Lava's ``a_in`` port adds
   its connections in int32, so the sum wraps at 32 bits (wrapping each ``a << 6`` and then the
@@ -10,9 +10,12 @@ networks that are not chains of single-input layers:
   ``sum_k W_k s_{source_k}[t - 1]``;
 * layers outside cycles run one whole layer at a time, in a topological order of the layer graph;
   the layers of one strongly connected component (a recurrent loop) run together step by step
-  with :func:`lif_step`, their inputs from outside the loop precomputed for all steps;
+  with the LIF step (every wrap applied), their inputs from outside the loop precomputed for all steps;
 * readout layers (``readout=True``) always record ``u`` and ``v`` (``v`` is their output);
 * a layer's bias is added from step ``bias_onset_step`` on (chains with such layers run here too).
+
+The simulator (:class:`~snnc.targets.loihi.simulator.LoihiSimulator`) decides which networks run
+here and hands over its prepared layers (``layers``, ``inputs``: :func:`prepared_inputs`).
 """
 from __future__ import annotations
 
@@ -20,43 +23,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork
-from snnc.targets.loihi.simulator import (UV_MAX, V_MAX, V_MIN, PreparedLayer, SimResult, _absmax, _wrap32,
-                                          synaptic_input)
+from snnc.targets.loihi.chip import INPUT_SHIFT, wrap32_float
+from snnc.targets.loihi.engine_common import PreparedLayer, SimResult
+from snnc.targets.loihi.network import LoihiNetwork
+from snnc.targets.loihi.numpy_engine import LIF_STEP, absmax, prepare, run_lif, synaptic_input
 
 _TWO31 = float(1 << 31)
-
-def lif_step(u: np.ndarray, v: np.ndarray, act: np.ndarray, layer: LoihiLayer,
-             bias: Optional[np.ndarray]) -> np.ndarray:
-    """Advance Lava's fixed-point LIF one step in place (``u``, ``v``, ``act``: (B, N) float64 integers).
-
-    ``act`` is ``a << 6`` as delivered this step. Every wrap and the saturation are always applied
-    (no bounds shortcut): used for the layers of recurrent loops. Returns the spikes (B, N) bool.
-    """
-    if layer.du == 4096:
-        np.copyto(u, act)
-    else:
-        if layer.du != 0:
-            np.multiply(u, (4096 - layer.du) / 4096.0, out=u)
-            np.trunc(u, out=u)
-        np.add(u, act, out=u)
-    u[...] = _wrap32(u)  # int32 addition in Lava
-    np.subtract(u, float(1 << 24), out=u, where=u > UV_MAX)
-    np.add(u, float(1 << 24), out=u, where=u <= -UV_MAX)
-    if layer.dv == 4096:
-        np.copyto(v, u)
-    else:
-        if layer.dv != 0:
-            np.multiply(v, (4096 - layer.dv) / 4096.0, out=v)
-            np.trunc(v, out=v)
-        np.add(v, u, out=v)
-    if bias is not None:
-        np.add(v, bias, out=v)
-    v[...] = _wrap32(v)
-    np.clip(v, V_MIN, V_MAX, out=v)
-    s = v > float(layer.vth_mant << 6)
-    np.copyto(v, 0.0, where=s)
-    return s
 
 
 def layer_schedule(net: LoihiNetwork) -> List[List[int]]:
@@ -112,14 +84,10 @@ def resolve_source(net: LoihiNetwork, i: int) -> int:
     return i
 
 
-def prepared_inputs(sim: Any) -> List[List[PreparedLayer]]:
-    """Return (and cache on ``sim``) one prepared single-input view per synapse of every layer."""
-    cached = getattr(sim, "_general_inputs", None)
-    if cached is None:
-        cached = [[PreparedLayer.of(ly.synapse_view(k), sim.accumulate) for k in range(len(ly.extra_inputs) + 1)]
-                  if ly.has_neurons else [] for ly in sim.net.layers]
-        sim._general_inputs = cached
-    return cached
+def prepared_inputs(net: LoihiNetwork, accumulate: str = "auto") -> List[List[PreparedLayer]]:
+    """Return one prepared single-input view per synapse of every layer (computed once per network)."""
+    return [[prepare(ly.synapse_view(k), accumulate) for k in range(len(ly.extra_inputs) + 1)]
+            if ly.has_neurons else [] for ly in net.layers]
 
 
 def _input_sum(net: LoihiNetwork, views: List[PreparedLayer], spikes_tm: Callable[[int], np.ndarray],
@@ -143,15 +111,15 @@ def _input_sum(net: LoihiNetwork, views: List[PreparedLayer], spikes_tm: Callabl
     if act is None:
         return np.zeros(shape_tbn), 0.0
     if n_used > 1 and amax >= _TWO31:  # Lava's a_in adds its connections in int32
-        act = _wrap32(act)
-        amax = _absmax(act)
+        act = wrap32_float(act)
+        amax = absmax(act)
     return act, amax
 
 
 def run_general(sim: Any, x: np.ndarray, record_states: bool = False) -> SimResult:
     """Run a :class:`~snnc.targets.loihi.simulator.LoihiSimulator`'s network on checked binary ``x`` (B, T, ...)."""
     net: LoihiNetwork = sim.net
-    views = prepared_inputs(sim)
+    views = sim.inputs
     b, t_steps = x.shape[:2]
     x_tm = np.ascontiguousarray(np.moveaxis(x, 1, 0))  # (T, B, ...)
     n_layers = len(net.layers)
@@ -180,10 +148,10 @@ def run_general(sim: Any, x: np.ndarray, record_states: bool = False) -> SimResu
                 _run_loop(sim, views, group, spikes_tm, outs_tm, states, b, t_steps, record_states)
                 continue
             # With no input and no bias the neurons stay at u = v = 0 and silent until step k.
-            if k == t_steps:  # the bias never starts in this run (None would make lif_run add it)
-                s, u, v = sim._lif(act, ly, record_states or ly.readout, amax, np.zeros(ly.num_neurons))
+            if k == t_steps:  # the bias never starts in this run (None would make run_lif add it)
+                s, u, v = run_lif(act, ly, record_states or ly.readout, amax, np.zeros(ly.num_neurons), sim.threads)
             else:
-                s, u, v = sim._lif(act[k:], ly, record_states or ly.readout, amax, pl.bias)
+                s, u, v = run_lif(act[k:], ly, record_states or ly.readout, amax, pl.bias, sim.threads)
             del act
             if 0 < k < t_steps:
                 s, u, v = (None if a is None else np.concatenate([np.zeros((k, *a.shape[1:]), a.dtype), a])
@@ -252,24 +220,15 @@ def _run_loop(sim: Any, views: List[List[PreparedLayer]], group: List[int], spik
                     prev = outs_tm[r][t - 1].reshape(1, b, *pv.layer.input_shape)  # type: ignore[index]
                     pair = np.concatenate([prev, np.zeros_like(prev)])  # the sum of step t-1 arrives at t
                     a += synaptic_input(pv.layer, pair, pv.w_eff, sim.accumulate, pv.kernel)[0][1]
-                a = _wrap32(a)
+                a = wrap32_float(a)
             acts[i] = a
         for i in group:
-            on = t >= net.layers[i].bias_onset_step
-            s = lif_step(u[i], v[i], acts[i], net.layers[i], sim.layers[i].bias if on else None)
+            ly = net.layers[i]
+            bias = sim.layers[i].bias if t >= ly.bias_onset_step and sim.layers[i].bias is not None else 0.0
+            u[i], v[i], s = LIF_STEP(u[i], v[i], acts[i], bias, ly.du, ly.dv, float(ly.vth_mant << INPUT_SHIFT))
             outs_tm[i][t] = s.reshape(b, *net.layers[i].output_shape)  # type: ignore[index]
             if i in rec:
                 rec[i][0][t] = u[i]
                 rec[i][1][t] = v[i]
     for i in group:
         states[i] = rec.get(i, (None, None))  # type: ignore[assignment]
-
-
-def simulate_any(net: LoihiNetwork, spikes: np.ndarray, record_states: bool = False, sim: Any = None) -> SimResult:
-    """Run any network: chains through :class:`LoihiSimulator`, the rest through :func:`run_general`."""
-    from snnc.targets.loihi.simulator import LoihiSimulator, _check_input
-
-    sim = sim or LoihiSimulator(net)
-    if net.is_chain_like():
-        return sim.run(spikes, record_states)
-    return run_general(sim, _check_input(net, spikes), record_states)

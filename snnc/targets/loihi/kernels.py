@@ -7,36 +7,38 @@ weights into an integer accumulator, applies Lava's synapse output arithmetic an
 fixed-point LIF update, all in integers. Dense weights are laid out like a 1x1 convolution on a
 (K, 1, 1) input; a dense step with many input spikes may instead do the dot product over all inputs
 (see :func:`_sample`). Inputs that spiked are listed 8 at a time from uint64 words of 0/1 bytes
-(``trailing_zeros``, numba's intrinsic in ``numba.cpython.unsafe.numbers``). The arithmetic is exactly :mod:`snnc.targets.loihi.simulator`'s (see its module
-docstring), but every wrap and saturation is applied unconditionally, so exactness does not rest on
-bounds:
+(``trailing_zeros``, numba's intrinsic in ``numba.cpython.unsafe.numbers``). The LIF step is
+:func:`snnc.targets.loihi.chip.lif_step_of` built from the chip's int64 forms, with every wrap and
+saturation applied unconditionally, so exactness does not rest on bounds; the synapse output:
 
 * dense: ``a = sum`` (int64) shifted by ``weight_exp`` (left: modulo 2**64, whose low 32 bits are
   the true value's; right: arithmetic, i.e. floor), wrapped to int32, then ``a << 6`` wrapped to
-  int32; conv/pool: ``a = sum`` wrapped to 24 bits (``signed_clamp``), then ``a << 6``;
-* ``u = wrap32(trunc(u * (4096 - du) / 4096) + (a << 6))``, then once: ``u > 2**23`` loses
-  ``2**24``, ``u <= -2**23`` gains ``2**24``;
-* ``v = clip(wrap32(trunc(v * (4096 - dv) / 4096) + u + bias), -2**23 + 1, 2**23 - 1)``; spike
-  when ``v > vth_mant << 6``, then ``v = 0``.
+  int32; conv/pool: ``a = sum`` wrapped to 24 bits (``signed_clamp``), then ``a << 6``.
 
-``trunc(x * (4096 - d) / 4096)`` is computed as ``sign(p) * (|p| >> 12)`` with ``p = x * (4096 - d)``
-in int64 (|p| < 2**44), as Lava does. Conv accumulators are channels-last (y, x, out channel) so the
-innermost loop over a kernel tap's output channels is contiguous; spikes and states are written in
-the layer's C order (out channel, y, x).
+Conv accumulators are channels-last (y, x, out channel) so the innermost loop over a kernel tap's
+output channels is contiguous; spikes and states are written in the layer's C order (out channel,
+y, x). :class:`KernelLayer` lays a prepared layer out for the kernel once per network and
+:func:`run_chain` runs a chain layer by layer.
 
-numba is imported here at module import; :mod:`snnc.targets.loihi.simulator` imports this module
-only when it uses the kernel path (the Lava worker's Python 3.10 venv has no numba: there the
-simulator keeps its numpy path). Compiled code is cached on disk (``cache=True``): the first call
-in a fresh environment compiles for a few seconds, later processes load it.
+numba is imported here at module import; the simulator imports this module only when it uses the
+kernel path (the Lava worker's Python 3.10 venv has no numba: there the simulator keeps its numpy
+engine). Compiled code is cached on disk (``cache=True``): the first call in a fresh environment
+compiles for a few seconds, later processes load it. numba's cache does not see edits to
+:mod:`snnc.targets.loihi.chip` (the LIF arithmetic it inlines): after changing that file, delete
+``snnc/targets/loihi/__pycache__/kernels*.nbi``/``.nbc`` (the numba-vs-numpy tests fail until then).
 """
 from __future__ import annotations
 
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, List
+from dataclasses import dataclass
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
+
+from snnc.targets.loihi import chip
+from snnc.targets.loihi.engine_common import PreparedLayer, SimResult
 
 try:  # numba is optional: without it this module imports but AVAILABLE is False
     from numba import njit
@@ -58,39 +60,34 @@ MODE_DENSE = 0
 MODE_CONV = 1
 
 
+_wrap = njit(inline="always")(chip.wrap_int)
+
+
 @njit(inline="always")
 def _wrap32(x):  # type: ignore[no-untyped-def]
-    """Two's-complement int32 wrap of an int64."""
-    return ((x + 2147483648) & 4294967295) - 2147483648
+    """Lava's int32 wrap of an int64 (:func:`snnc.targets.loihi.chip.wrap_int` at 32 bits)."""
+    return _wrap(x, 32)
 
 
-@njit(inline="always")
-def _decay(x, keep):  # type: ignore[no-untyped-def]
-    """``trunc(x * keep / 4096)`` in int64, as Lava's ``sign(p) * (|p| >> 12)``."""
-    p = x * keep
-    q = np.abs(p) >> 12
-    return -q if p < 0 else q
+#: The chip's CUBA LIF step in int64 (every wrap and the saturation always applied).
+_lif = njit(inline="always")(chip.lif_step_of(njit(inline="always")(chip.decay_int), _wrap32,
+                                              njit(inline="always")(chip.wrap_u), njit(inline="always")(chip.saturate_v)))
 
 
 @njit(cache=True, nogil=True)
-def _lif_step(accb, ub, vb, sb, bias, mode, wexp, keep_u, keep_v, vth):  # type: ignore[no-untyped-def]
+def _lif_step(accb, ub, vb, sb, bias, mode, wexp, du, dv, vth):  # type: ignore[no-untyped-def]
     """Synapse output arithmetic and one LIF step of one sample, in place (channels-last)."""
     sl = wexp if wexp > 0 else 0
     sr = -wexp if wexp < 0 else 0
     for q in range(accb.shape[0]):  # ``sb`` may be longer (zero padding): left alone
         a = np.int64(accb[q])
         if mode == 0:  # dense: shift (left: mod 2**64, low 32 bits exact; right: floor), int32, << 6, int32
-            a = _wrap32(_wrap32((a << sl) >> sr) << 6)
+            a = _wrap32(_wrap32((a << sl) >> sr) << chip.INPUT_SHIFT)
         else:  # conv: signed_clamp to 24 bits, << 6 (fits int32)
-            a = (((a + 8388608) & 16777215) - 8388608) << 6
-        uu = _wrap32(_decay(ub[q], keep_u) + a)
-        uu = uu - 16777216 if uu > 8388608 else uu
-        uu = uu + 16777216 if uu <= -8388608 else uu
-        ub[q] = uu
-        vv = _wrap32(_decay(vb[q], keep_v) + uu + bias[q])
-        vv = min(max(vv, -8388607), 8388607)
-        s = vv > vth
-        vb[q] = 0 if s else vv
+            a = _wrap(a, chip.STATE_BITS) << chip.INPUT_SHIFT
+        u, v, s = _lif(ub[q], vb[q], a, bias[q], du, dv, vth)
+        ub[q] = u
+        vb[q] = v
         sb[q] = s
 
 
@@ -112,7 +109,7 @@ def _spike_list(xw, idx):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _sample(xw, wr, wt, fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, keep_u, keep_v, bias, vth,
+def _sample(xw, wr, wt, fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, du, dv, bias, vth,
             accb, ub, vb, sw, idx, sob, rub, rvb, record, out_off, n_valid):  # type: ignore[no-untyped-def]
     """Run one sample of one layer over all steps; return (output spikes, synops).
 
@@ -121,8 +118,8 @@ def _sample(xw, wr, wt, fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, keep_u
     as a uint8 array ``sb`` does in :func:`_lif_step`; ``sob`` (T, Np) uint8 receives them in C
     order and must start zeroed. ``idx``: int64 scratch of at least max(Kp, Np) entries. ``wt``
     (N, Kp): a dense layer's weights transposed and zero padded, or (0, 0) when absent: then a
-    step whose spike list would cost more than a full dot product (a cost model of the two loops
-    measured on AMD EPYC: ~8 ns + 0.06 ns per output per spike against 0.025 ns per weight) sums
+    step whose spike list would cost more than a full dot product (a cost model of the two loops,
+    per spike ``8 + 0.06 * outputs`` against ``0.025`` per weight; measured: ``benchmarks/README.md``) sums
     ``x[k] * w[o, k]`` over all inputs instead, in ``accb``'s dtype. A dense layer may be run
     in chunks of its outputs (one call per chunk, so the chunk's weights stay in cache over all
     steps): neuron ``q`` of the chunk is output ``out_off + q``; only the first ``n_valid`` are
@@ -205,7 +202,7 @@ def _sample(xw, wr, wt, fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, keep_u
                             dst = (oy * out_w + oz) * o_all + obase
                             for o in range(og):
                                 accb[dst + o] += wr[c, i, j, o]
-        _lif_step(accb, ub, vb, sb, bias, mode, wexp, keep_u, keep_v, vth)
+        _lif_step(accb, ub, vb, sb, bias, mode, wexp, du, dv, vth)
         # ---- write the spikes in C order (channel, y, x)
         so = sob[t]
         m = _spike_list(sw, idx)
@@ -231,7 +228,7 @@ def _sample(xw, wr, wt, fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, keep_u
 
 
 @njit(cache=True, nogil=True)
-def layer_run(b0, b1, xw, wr, wt, fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, keep_u, keep_v, bias, vth,
+def layer_run(b0, b1, xw, wr, wt, fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, du, dv, bias, vth,
               n_neurons, acc, u, v, spkw, idx, s_out, rec_u, rec_v, record, counts, synops
               ):  # type: ignore[no-untyped-def]
     """Run one layer over samples ``b0 .. b1 - 1`` and all steps; fills those samples' outputs.
@@ -256,8 +253,8 @@ def layer_run(b0, b1, xw, wr, wt, fan, ytab, ztab, out_w, in_c, cg, og, mode, we
         n_spk = 0
         n_syn = 0
         for c in range(n_chunks):
-            s_c, syn_c = _sample(xw[b], wr[c], wt[c], fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, keep_u,
-                                 keep_v, bias[c], vth, acc[b], u[b, c], v[b, c], spkw[b], idx[b], s_out[b], rub, rvb,
+            s_c, syn_c = _sample(xw[b], wr[c], wt[c], fan, ytab, ztab, out_w, in_c, cg, og, mode, wexp, du,
+                                 dv, bias[c], vth, acc[b], u[b, c], v[b, c], spkw[b], idx[b], s_out[b], rub, rvb,
                                  record, c * chunk, min(chunk, n_neurons - c * chunk))
             n_spk += s_c
             if c == 0:
@@ -324,3 +321,151 @@ def set_threads(n: int) -> None:
         if _POOL[0] is not None and _POOL[1] == os.getpid():
             _POOL[0].shutdown(wait=False)
         _POOL[0], _POOL[1] = None, -1
+
+
+def round8(n: int) -> int:
+    """Return ``n`` rounded up to a multiple of 8 (spike buffers are read 8 bytes at a time)."""
+    return -(-int(n) // 8) * 8
+
+
+def pad8(x: np.ndarray) -> np.ndarray:
+    """Return (B, T, K) uint8 ``x`` C-contiguous, last axis zero padded to a multiple of 8 (no copy if it is)."""
+    k = x.shape[2]
+    kp = round8(k)
+    if kp == k and x.flags.c_contiguous:
+        return x
+    out = np.zeros(x.shape[:2] + (kp,), dtype=np.uint8)
+    out[:, :, :k] = x
+    return out
+
+
+#: None, or a byte size: a dense layer whose weights take more bytes runs in chunks of outputs of about
+#: this size (each chunk's weights stay in cache over all steps of a sample). Off by default: chunks
+#: were slower than none where measured (``benchmarks/README.md``, "Tried and not kept").
+KERNEL_CHUNK_BYTES: Optional[int] = None
+
+
+@dataclass
+class KernelLayer:
+    """One neuron layer's arrays for :func:`snnc.targets.loihi.kernels.layer_run`, computed once."""
+
+    wr: np.ndarray  # (chunks, C, kh, kw, out channels per group), int16 / int32; dense: (chunks, K, 1, 1, chunk)
+    wt: np.ndarray  # dense with int32 sums: (chunks, chunk, Kp) weights, zero padded; else (1, 0, 0)
+    fan: np.ndarray  # (Kp,) int64 synops per input spike, zero padded to a multiple of 8
+    ytab: np.ndarray  # (H, kh) int64 output row per input row and tap, -1 = none
+    ztab: np.ndarray  # (W, kw) int64 output column per input column and tap
+    geometry: Tuple[int, ...]  # out_w, in_c, cg, og, mode, wexp
+    du: int
+    dv: int
+    bias: np.ndarray  # (chunks, chunk) int64, channels-last, zero padded
+    vth: int
+    acc_dtype: Any  # int32 when every sum fits, else int64
+
+    @property
+    def chunk(self) -> int:
+        """Neurons per chunk (conv: all of them)."""
+        return int(self.bias.shape[1])
+
+    @classmethod
+    def of(cls, pl: PreparedLayer, chunk_bytes: Optional[int] = None) -> "KernelLayer":
+        """Lay out a prepared dense / conv / pool layer for the kernel (dense: in output chunks)."""
+        ly = pl.layer
+        assert pl.w_eff is not None and pl.fan is not None
+        w = pl.w_eff
+        bias = ly.effective_bias().astype(np.int64)
+        zero = np.zeros((1, 1), dtype=np.int64)
+        lo, hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
+        wdt = np.int16 if -(1 << 15) <= lo and hi < (1 << 15) else np.int32  # validated: within int32
+        bound = float(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()) if w.size else 0.0
+        acc_dtype = np.int32 if bound <= chip.INT32_RANGE[1] else np.int64
+        fan = pl.fan.astype(np.int64)
+        kp = round8(fan.shape[0])
+        fan = np.pad(fan, (0, kp - fan.shape[0]))  # inputs are padded to a multiple of 8
+        if ly.kind == "dense":
+            n, k = w.shape
+            budget = KERNEL_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+            n_chunks = 1 if budget is None else max(1, -(-(k * n * np.dtype(wdt).itemsize) // max(budget, 1)))
+            chunk = -(-(-(-n // n_chunks)) // 16) * 16 if n_chunks > 1 else round8(n)
+            n_chunks = -(-n // chunk)
+            npad = n_chunks * chunk
+            wpad = np.zeros((npad, k), dtype=wdt)
+            wpad[:n] = w
+            wr = np.ascontiguousarray(wpad.reshape(n_chunks, chunk, k).transpose(0, 2, 1)).reshape(
+                n_chunks, k, 1, 1, chunk)
+            wt = np.zeros((1, 0, 0), dtype=wdt)
+            if acc_dtype == np.int32:
+                wt = np.zeros((n_chunks, chunk, kp), dtype=wdt)
+                wt[:, :, :k] = wpad.reshape(n_chunks, chunk, k)
+            geom = (1, k, k, chunk, MODE_DENSE, int(ly.weight_exp))
+            ytab, ztab = zero, zero
+            bias = np.pad(bias.reshape(-1), (0, npad - n)).reshape(n_chunks, chunk)
+        else:
+            c, h, wd = ly.input_shape
+            o, oh, ow = ly.output_shape
+            g = ly.groups
+            cg, og = c // g, o // g
+            kh, kw = ly.kernel_size
+            wr = w.reshape(g, og, cg, kh, kw).transpose(0, 2, 3, 4, 1).reshape(1, c, kh, kw, og)
+            wt = np.zeros((1, 0, 0), dtype=wdt)
+            (sh, sw), (ph, pw), (dh, dw) = ly.stride, ly.padding, ly.dilation
+            ytab, ztab = tap_table(h, oh, kh, sh, ph, dh), tap_table(wd, ow, kw, sw, pw, dw)
+            geom = (ow, c, cg, og, MODE_CONV, 0)
+            bias = np.ascontiguousarray(bias.reshape(o, oh * ow).T).reshape(1, -1)
+        return cls(np.ascontiguousarray(wr, dtype=wdt), wt, fan, ytab, ztab, geom,
+                   int(ly.du), int(ly.dv), bias, int(ly.vth_mant) << chip.INPUT_SHIFT, acc_dtype)
+
+
+def run_chain(layers: List[PreparedLayer], klayers: List[Optional[KernelLayer]], input_shape: Tuple[int, ...],
+              x: np.ndarray, record_states: bool = False) -> SimResult:
+    """Run a chain through the compiled kernels, batch-major (B, T, ...) throughout.
+
+    ``klayers[i]``: layer ``i`` laid out by :meth:`KernelLayer.of` (None for a flatten layer).
+
+    Every layer's spikes live in a (B, T, Np) uint8 buffer, ``Np`` = its neuron count rounded up
+    to a multiple of 8 (zero padding), so the next layer can skip all-zero 8-byte words; results
+    are views of it.
+    """
+    b, t_steps = x.shape[:2]
+    res = SimResult(spikes=[], u=[], v=[], spike_counts=[], synops=[], weight_reports=[],
+                    meta={"batch": b, "steps": t_steps, "simulator": "snnc.loihi.reference", "engine": "numba"})
+    padded: List[np.ndarray] = []  # per layer: its spikes (B, T, Np) uint8, flatten: its source's
+    k_in = int(np.prod(input_shape))
+    x_pad = pad8(x.reshape(b, t_steps, k_in).view(np.uint8))
+    dummy = np.zeros((1, 1, 1), dtype=np.int32)
+    for pl, kl in zip(layers, klayers):
+        ly = pl.layer
+        src = x_pad if ly.source < 0 else padded[ly.source]
+        res.weight_reports.append(dict(pl.report))
+        if kl is None:  # flatten: a reshape of the source's spikes
+            padded.append(src)
+            res.spikes.append(res.spikes[ly.source].reshape(b, t_steps, *ly.output_shape) if ly.source >= 0
+                              else x.reshape(b, t_steps, *ly.output_shape))
+            res.u.append(None)
+            res.v.append(None)
+            res.spike_counts.append(np.zeros(b, dtype=np.int64))
+            res.synops.append(np.zeros(b, dtype=np.int64))
+            continue
+        n = ly.num_neurons
+        n_pad = round8(n)
+        s_out = np.zeros((b, t_steps, n_pad), dtype=np.uint8)  # the kernel writes only the spikes
+        shape = (b, t_steps, *ly.output_shape)
+        ch = kl.chunk
+        n_chunks = int(kl.wr.shape[0])
+        spkw = np.zeros((b, -(-ch // 8)), dtype=np.uint64)
+        rec_u = np.empty((b, t_steps, n), dtype=np.int32) if record_states else dummy
+        rec_v = np.empty((b, t_steps, n), dtype=np.int32) if record_states else dummy
+        counts = np.empty(b, dtype=np.int64)
+        synops = np.empty(b, dtype=np.int64)
+        assert src.shape[2] == kl.fan.shape[0]  # both: the input size rounded up to a multiple of 8
+        run_layer(src.view(np.uint64), kl.wr, kl.wt, kl.fan, kl.ytab, kl.ztab, *kl.geometry, kl.du, kl.dv, kl.bias,
+                  kl.vth, n, np.empty((b, ch), dtype=kl.acc_dtype), np.empty((b, n_chunks, ch), dtype=np.int64),
+                  np.empty((b, n_chunks, ch), dtype=np.int64), spkw,
+                  np.empty((b, max(src.shape[2], 8 * spkw.shape[1])), dtype=np.int64), s_out, rec_u, rec_v,
+                  bool(record_states), counts, synops)
+        padded.append(s_out)
+        res.spikes.append(s_out.view(bool)[:, :, :n].reshape(shape))
+        res.u.append(rec_u.reshape(shape) if record_states else None)
+        res.v.append(rec_v.reshape(shape) if record_states else None)
+        res.spike_counts.append(counts)
+        res.synops.append(synops)
+    return res

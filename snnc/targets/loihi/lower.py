@@ -18,22 +18,16 @@ readout when it feeds the graph output. General graphs are lowered:
   I and neuron-less chains that feed the output are **readouts**: a CUBA LIF with the maximum
   threshold mantissa (the quantiser keeps ``v`` below it in the worst case where a leak bounds
   it), whose output is ``v / scale`` (``run.json`` holds the scale);
-* **timing**: on Loihi *every* synaptic hop delivers one step later. In the float model a forward
-  edge is instantaneous, a recurrent edge carries the previous step and a ``Delay`` node its
-  steps. The lowering looks for per-layer offsets ``tau`` with ``loihi_L(t) = float_L(t - tau_L)``
-  (``tau_L = tau_source + 1 - float_delay(path)`` for every path): when they exist the Loihi
-  network is the float model shifted per layer (reported as ``latency_steps`` for the output and
-  ``layer_lag_steps``), and explicit ``Delay`` nodes are absorbed into the hops. When they do not
-  (paths of unequal hop counts, loops whose hop count differs from their float delay), the Loihi
-  network computes something else than the float graph -- which ``with_loihi_delays`` turns into
-  the float graph that Loihi does compute -- and the report says so; a graph with ``Delay`` nodes
-  must then be made consistent (the rule ``loihi.timing.delay``). A layer with a constant bias
-  and ``tau > 0`` gets ``bias_onset_step = tau``: its bias is written after ``tau`` steps, when its
-  float-model copy starts, so it does not integrate ``tau`` extra bias steps.
+* **timing**: on Loihi *every* synaptic hop delivers one step later; the lowering looks for
+  per-layer offsets that make the Loihi network the float model shifted per layer
+  (:mod:`snnc.targets.loihi.paths`, reported as ``latency_steps`` and ``layer_lag_steps``), and a
+  layer with a constant bias and lag ``tau > 0`` gets ``bias_onset_step = tau``.
 
 Options (``CompileOptions.extra``): ``min_weight_bits`` (default 6: below it a dense layer may use a
 negative weight exponent), ``netx`` (default True: also store a lava-dl netx ``.net`` file in the
-artifact when the network is expressible in netx), ``validate`` (see :mod:`snnc.targets.loihi.validate`).
+artifact when the network is expressible in netx), ``validate`` (scored by the runtime after lowering:
+:mod:`snnc.runtime.validation`). :func:`with_loihi_delays` (from :mod:`snnc.targets.loihi.paths`) and
+the pool folds (:mod:`snnc.targets.loihi.fold`) are importable from here too.
 """
 from __future__ import annotations
 
@@ -43,14 +37,20 @@ from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 import numpy as np
 
-from snnc.compiler.graph import (Affine, AvgPool2d, Conv2d, Delay, Flatten, Graph, Input, Layer, Neuron, Node,
-                                 Scale, SumPool2d, Threshold)
-from snnc.errors import InputError, SnncError, UnsupportedError, Violation
+from snnc.compiler.graph import (Affine, AvgPool2d, Conv2d, Delay, Flatten, Graph, Layer, Neuron, Node, Scale,
+                                 SumPool2d, Threshold)
+from snnc.errors import InputError, SnncError, Violation
 from snnc.targets.loihi import rules
+from snnc.targets.loihi.fold import fold_conv_pool, fold_pool
 from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork, LoihiSynapse, determine_sign_mode
+from snnc.targets.loihi.paths import (Term, expand_paths, is_spiking_layer, min_hops, solve_offsets,
+                                      with_loihi_delays)
 from snnc.targets.loihi.quantize import QuantReport, quantize_layer
 
 log = logging.getLogger(__name__)
+
+__all__ = ["KNOWN_OPTIONS", "OPTION_HELP", "LoweringResult", "fold_conv_pool", "fold_pool", "lower_graph",
+           "with_loihi_delays"]
 
 #: The Loihi target's ``-O`` options and their one-line help.
 OPTION_HELP = {
@@ -86,17 +86,6 @@ class LoweringResult:
     float_twin: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
 
-@dataclass
-class _Term:
-    """One path from a spiking source (Input or spiking layer) into a Loihi layer."""
-
-    source: str
-    chain: List[Node]
-    float_delay: int
-    #: Weighted nodes (by id) whose bias this path carries (a bias counts once per node and layer).
-    owner_ids: Tuple[int, ...] = ()
-
-
 def _per_channel(a: Any, shape: Tuple[int, ...], name: str, what: str) -> np.ndarray:
     """Return a per-output-channel vector (or scalar) from a scalar, per-channel or per-neuron array."""
     arr = np.asarray(a, dtype=np.float64)
@@ -129,46 +118,6 @@ def _neuron_coefficients(name: str, neuron: Optional[Node], dt_s: float, method:
     return out
 
 
-def _is_spiking_layer(node: Node) -> bool:
-    return isinstance(node, Layer) and node.neuron is not None and node.neuron.kind not in rules.READOUT_NEURONS
-
-
-def _delay_steps(node: Delay, dt_s: float, name: str) -> int:
-    steps = np.unique(np.rint(np.asarray(node.delay, dtype=np.float64) / dt_s))
-    if steps.size != 1:
-        raise UnsupportedError("Delay with differing per-element delays", node=name)
-    return int(steps[0])
-
-
-def _expand(graph: Graph, name: str, chain: List[Node], delay: int, owners: Tuple[int, ...], back: Set[Tuple[str, str]],
-            dt_s: float, seen: Tuple[str, ...], terms: List[_Term], violations: List[Violation], at: str) -> None:
-    """Collect the paths from spiking sources into ``name`` (a layer's input side) as terms."""
-    for p in graph.predecessors(name):
-        d = delay + (1 if (p, name) in back else 0)
-        node = graph.nodes[p]
-        if isinstance(node, Input) or _is_spiking_layer(node):
-            terms.append(_Term(p, list(chain), d, owners))
-        elif p in seen:
-            violations.append(Violation("loihi.graph.cycle", p, "a loop without neurons", "a neuron in every loop"))
-        elif isinstance(node, Layer) and node.neuron is None:
-            ids = tuple(id(s) for s in node.synapses if isinstance(s, (Affine, Conv2d)))
-            _expand(graph, p, list(node.synapses) + chain, d, owners + ids, back, dt_s, seen + (p,), terms,
-                    violations, at)
-        elif isinstance(node, Delay):
-            try:
-                steps = _delay_steps(node, dt_s, p)
-            except SnncError as exc:
-                violations.append(Violation("loihi.graph.delay", p, exc.message, "one delay per node"))
-                continue
-            _expand(graph, p, chain, d + steps, owners, back, dt_s, seen + (p,), terms, violations, at)
-        elif isinstance(node, Layer):
-            violations.append(Violation("loihi.readout.fanout", p, f"non-spiking {node.neuron.kind} feeds {at}",
-                                        "only the graph output",
-                                        "Loihi layers exchange binary spikes; make this layer spiking"))
-        else:
-            violations.append(Violation("loihi.graph.node", p, node.kind, "fused layers, Delay, Input"))
-
-
 @dataclass
 class _Syn:
     """A term resolved to one Loihi synapse (float weights, before quantisation)."""
@@ -184,101 +133,7 @@ class _Syn:
     groups: int = 1
 
 
-def fold_pool(name: str, pool: SumPool2d, nxt: Node, src_shape: Tuple[int, ...]) -> Tuple[Node, str]:
-    """Compose ``pool`` (k x k, stride k, no padding) with the following Conv2d or Affine into one node.
-
-    Conv2d: ``W'[o, c, k*i + a, k*j + b] = W[o, c, i, j]``, stride ``s*k``, padding ``p*k``; Affine after
-    a Flatten: ``W'[o, (c, y, x)] = W[o, (c, y // k, x // k)]``, 0 on the rows/cols the pool drops
-    (``H % k``). An AvgPool2d's ``1/k**2`` goes into the weights. Exact: the composed synapse sums the
-    same inputs with the same weights. Returns the node and a compile-report note (synapse cost);
-    raises SnncError where the composition would not be exact.
-    """
-    kh, kw = (int(x) for x in pool.kernel_size)
-    k = kh
-    if kh != kw or tuple(int(x) for x in pool.stride) != (k, k) or any(int(x) for x in pool.padding):
-        raise SnncError(f"{pool.kind} kernel {tuple(pool.kernel_size)} stride {tuple(pool.stride)} padding "
-                        f"{tuple(pool.padding)} before {nxt.kind}: only k x k, stride k, no padding compose",
-                        node=name, hint="put a neuron between the pool and the next synapse")
-    if len(src_shape) != 3:
-        raise SnncError(f"{pool.kind} needs a (C, H, W) source, found {src_shape}", node=name)
-    gain = 1.0 / (k * k) if isinstance(pool, AvgPool2d) else 1.0
-    c, h, w = (int(x) for x in src_shape)
-    hp, wp = h // k, w // k
-    if isinstance(nxt, Conv2d):
-        if tuple(int(x) for x in nxt.dilation) != (1, 1):
-            raise SnncError(f"Conv2d dilation {tuple(nxt.dilation)} after {pool.kind}", node=name,
-                            hint="a dilated conv after a pool does not compose into one strided conv")
-        wt = np.asarray(nxt.weight, dtype=np.float64)
-        ckh, ckw = wt.shape[2:]
-        (sh, sw), (ph, pw) = (tuple(int(x) for x in nxt.stride), tuple(int(x) for x in nxt.padding))
-        for size, pooled, kk, st, pd, axis in ((h, hp, ckh, sh, ph, "rows"), (w, wp, ckw, sw, pw, "cols")):
-            n_out = (pooled + 2 * pd - kk) // st + 1
-            # The composed conv's output size equals the pooled conv's (floor arithmetic, see tests); it
-            # reads the H % k dropped rows only where the pooled conv reads its bottom/right padding.
-            if size % k and st * (n_out - 1) + kk - 1 - pd >= pooled:
-                raise SnncError(f"{pool.kind}(k={k}) drops {size % k} input {axis} that the composed conv "
-                                f"(padding {pd * k}) would read in place of the conv's zero padding", node=name,
-                                hint=f"make the input {axis} a multiple of {k} or the conv padding 0")
-        composed = Conv2d(weight=np.repeat(np.repeat(wt, k, axis=2), k, axis=3) * gain,
-                          bias=np.asarray(nxt.bias), stride=(sh * k, sw * k), padding=(ph * k, pw * k),
-                          dilation=(1, 1), groups=int(nxt.groups))
-        fan = int(np.prod(wt.shape[1:]))
-        note = (f"{name}: {pool.kind}(k={k}) -> Conv2d composed into one Conv2d (kernel {ckh}x{ckw} -> "
-                f"{ckh * k}x{ckw * k}, stride {(sh, sw)} -> {(sh * k, sw * k)}, padding {(ph, pw)} -> "
-                f"{(ph * k, pw * k)}): each neuron reads k*k = {k * k}x more synapses (fan-in {fan} -> "
-                f"{fan * k * k}), stored kernel {wt.size} -> {wt.size * k * k} weights")
-        return composed, note
-    assert isinstance(nxt, Affine)
-    wt = np.asarray(nxt.weight, dtype=np.float64)
-    if wt.shape[1] != c * hp * wp:
-        raise SnncError(f"Affine with {wt.shape[1]} inputs after {pool.kind}(k={k}) of {src_shape} "
-                        f"({c * hp * wp} values)", node=name)
-    full = np.zeros((wt.shape[0], c, h, w))
-    full[:, :, :hp * k, :wp * k] = np.repeat(np.repeat(wt.reshape(-1, c, hp, wp), k, axis=2), k, axis=3)
-    composed = Affine(weight=full.reshape(wt.shape[0], -1) * gain, bias=np.asarray(nxt.bias))
-    note = (f"{name}: {pool.kind}(k={k}) -> Flatten -> {nxt.kind} composed into one Affine ({wt.shape[1]} -> "
-            f"{c * h * w} inputs): each neuron reads k*k = {k * k}x more synapses ({wt.size} -> "
-            f"{wt.size * k * k} weights)" + (f"; the {h % k} row(s)/{w % k} col(s) the pool drops get weight 0"
-                                             if h % k or w % k else ""))
-    return composed, note
-
-
-def fold_conv_pool(name: str, conv: Conv2d, pool: SumPool2d) -> Tuple[Conv2d, str]:
-    """Compose ``conv`` followed by ``pool`` (k x k, stride k, no padding) into one Conv2d.
-
-    ``W''[o, c, s*a + u, s*b + v] = sum over a, b in 0..k-1 of W[o, c, u, v]`` (s the conv stride), stride
-    ``s*k``, same padding, bias ``k*k*b`` (an AvgPool2d's ``1/k**2`` goes into weights and bias). The
-    output size is the pooled one (floor arithmetic; the rows/cols the pool drops are never computed),
-    so this is exact. Returns the node and a compile-report note; raises SnncError otherwise.
-    """
-    k = int(pool.kernel_size[0])
-    if tuple(int(x) for x in pool.kernel_size) != (k, k) or tuple(int(x) for x in pool.stride) != (k, k) or \
-            any(int(x) for x in pool.padding):
-        raise SnncError(f"{pool.kind} kernel {tuple(pool.kernel_size)} stride {tuple(pool.stride)} padding "
-                        f"{tuple(pool.padding)} after Conv2d: only k x k, stride k, no padding compose",
-                        node=name, hint="put a neuron between the conv and the pool")
-    if tuple(int(x) for x in conv.dilation) != (1, 1):
-        raise SnncError(f"Conv2d dilation {tuple(conv.dilation)} before {pool.kind}", node=name,
-                        hint="a dilated conv before a pool does not compose into one strided conv")
-    gain = 1.0 / (k * k) if isinstance(pool, AvgPool2d) else 1.0
-    wt = np.asarray(conv.weight, dtype=np.float64)
-    o, ci, kh, kw = wt.shape
-    sh, sw = (int(x) for x in conv.stride)
-    w2 = np.zeros((o, ci, sh * (k - 1) + kh, sw * (k - 1) + kw))
-    for a in range(k):  # k*k shifted copies of the kernel (a loop over the pool window, not over synapses)
-        for b in range(k):
-            w2[:, :, sh * a:sh * a + kh, sw * b:sw * b + kw] += wt
-    composed = Conv2d(weight=w2 * gain, bias=np.asarray(conv.bias, dtype=np.float64) * (k * k) * gain,
-                      stride=(sh * k, sw * k), padding=tuple(int(x) for x in conv.padding), dilation=(1, 1),
-                      groups=int(conv.groups))
-    fan, fan2 = ci * kh * kw, ci * w2.shape[2] * w2.shape[3]
-    note = (f"{name}: Conv2d -> {pool.kind}(k={k}) composed into one Conv2d (kernel {kh}x{kw} -> "
-            f"{w2.shape[2]}x{w2.shape[3]}, stride {(sh, sw)} -> {(sh * k, sw * k)}): each neuron reads "
-            f"{fan2 / fan:.3g}x more synapses (fan-in {fan} -> {fan2}; k*k = {k * k} pooled conv outputs)")
-    return composed, note
-
-
-def _resolve_term(name: str, term: _Term, src_shape: Tuple[int, ...], out_shape: Tuple[int, ...],
+def _resolve_term(name: str, term: Term, src_shape: Tuple[int, ...], out_shape: Tuple[int, ...],
                   counted: Set[int], notes: Optional[List[str]] = None) -> _Syn:
     """Turn a path into one synapse with float weights; raises SnncError when Loihi cannot express it."""
     weighted_nodes = [s for s in term.chain if not isinstance(s, (Scale, Flatten))]
@@ -291,7 +146,7 @@ def _resolve_term(name: str, term: _Term, src_shape: Tuple[int, ...], out_shape:
                             hint="fold per-channel scales into the weights before export")
         composed, note = fold_pool(name, pool, nxt, src_shape)
         owner[id(composed)] = id(nxt)
-        term = _Term(term.source, [composed if s is nxt else s for s in term.chain if s is not pool],
+        term = Term(term.source, [composed if s is nxt else s for s in term.chain if s is not pool],
                      term.float_delay, term.owner_ids)
         if notes is not None:
             notes.append(note)
@@ -303,7 +158,7 @@ def _resolve_term(name: str, term: _Term, src_shape: Tuple[int, ...], out_shape:
                             hint="fold per-channel scales into the weights before export")
         composed, note = fold_conv_pool(name, conv, pool)
         owner[id(composed)] = id(conv)
-        term = _Term(term.source, [composed if s is conv else s for s in term.chain if s is not pool],
+        term = Term(term.source, [composed if s is conv else s for s in term.chain if s is not pool],
                      term.float_delay, term.owner_ids)
         if notes is not None:
             notes.append(note)
@@ -362,29 +217,6 @@ def _resolve_term(name: str, term: _Term, src_shape: Tuple[int, ...], out_shape:
                 padding=weighted.padding, groups=c)
 
 
-def _solve_offsets(layer_terms: Dict[str, List[_Term]], inp: str) -> Tuple[Dict[str, int], bool]:
-    """Return offsets tau (float -> Loihi lag per layer) and whether every path agrees with them."""
-    tau: Dict[str, int] = {inp: 0}
-    ok = True
-    changed = True
-    rounds = 0
-    while changed and rounds < len(layer_terms) + 2:
-        changed = False
-        rounds += 1
-        for name, terms in layer_terms.items():
-            for t in terms:
-                if t.source in tau:
-                    want = tau[t.source] + 1 - t.float_delay
-                    if name not in tau:
-                        tau[name] = want
-                        changed = True
-    for name, terms in layer_terms.items():
-        for t in terms:
-            if name not in tau or t.source not in tau or tau[name] != tau[t.source] + 1 - t.float_delay:
-                ok = False
-    return tau, ok
-
-
 def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[str, Any]] = None) -> LoweringResult:
     """Lower a passed graph; collect every violation instead of stopping at the first."""
     extra = dict(extra or {})
@@ -413,13 +245,8 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[
         node = graph.nodes[name]
         if not isinstance(node, Layer):
             continue
-        vs = rules.rule_neuron_kind(name, node.neuron)
-        if node.neuron is not None:
-            vs += rules.rule_reset_to_zero(name, node.neuron) + rules.rule_positive_threshold(name, node.neuron)
-            vs += rules.rule_uniform_decay(name, node.neuron)
-        vs += rules.rule_readout_feeds_output(graph, name)
-        violations += vs
-        if _is_spiking_layer(node):
+        violations += rules.check_layer(graph, name)
+        if is_spiking_layer(node):
             loihi_names.append(name)
         elif name in out_preds:
             loihi_names.append(name)
@@ -428,18 +255,18 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[
         violations.append(Violation("loihi.graph.output", out_name, f"fed by {out_preds}",
                                     "one spiking or readout layer", "the output must be one layer's spikes or v"))
     # ---- paths into every Loihi layer
-    layer_terms: Dict[str, List[_Term]] = {}
+    layer_terms: Dict[str, List[Term]] = {}
     for name in loihi_names:
         node = graph.nodes[name]
-        terms: List[_Term] = []
+        terms: List[Term] = []
         own_ids = tuple(id(s) for s in node.synapses if isinstance(s, (Affine, Conv2d)))
-        _expand(graph, name, list(node.synapses), 0, own_ids, back, dt_s, (name,), terms, violations, name)
+        expand_paths(graph, name, list(node.synapses), 0, own_ids, back, dt_s, (name,), terms, violations, name)
         for t in terms:
             violations += rules.rule_synapse_nodes(name, t.chain)
         if not terms:
             violations.append(Violation("loihi.graph.unfed", name, "no spiking source", "at least one input"))
         layer_terms[name] = terms
-    tau, timing_ok = _solve_offsets(layer_terms, inp)
+    tau, timing_ok = solve_offsets(layer_terms, inp)
     has_delay_nodes = any(isinstance(n, Delay) for n in graph.nodes.values())
     if has_delay_nodes and not timing_ok:
         violations.append(Violation(
@@ -521,7 +348,7 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[
         notes.append(f"Loihi output lags the float model by {latency} step(s): each synaptic hop adds one step "
                      "of delay" + ("" if not has_delay_nodes else "; the graph's Delay nodes are absorbed by the hops"))
     else:
-        latency = _min_hops(layer_terms, inp, back).get(out_layer, 0)
+        latency = min_hops(layer_terms, inp, back).get(out_layer, 0)
         notes.append("Loihi timing differs from the float model: every synaptic hop takes one step, and this graph "
                      "has paths of different hop counts or loops whose hop count differs from their float delay; "
                      f"the first output can react {latency} step(s) after the input. The float graph Loihi computes "
@@ -548,20 +375,6 @@ def _dedupe(vs: List[Violation]) -> List[Violation]:
             seen.add(key)
             out.append(v)
     return out
-
-
-def _min_hops(layer_terms: Dict[str, List[_Term]], inp: str, back: Set[Tuple[str, str]]) -> Dict[str, int]:
-    """Return the fewest synaptic hops from the input to every layer."""
-    dist = {inp: 0}
-    changed = True
-    while changed:
-        changed = False
-        for name, terms in layer_terms.items():
-            for t in terms:
-                if t.source in dist and dist[t.source] + 1 < dist.get(name, 1 << 30):
-                    dist[name] = dist[t.source] + 1
-                    changed = True
-    return dist
 
 
 def _quantize(name: str, neuron: Optional[Node], syns: List[_Syn], out_shape: Tuple[int, ...], dt_s: float,
@@ -608,11 +421,6 @@ def _quantize(name: str, neuron: Optional[Node], syns: List[_Syn], out_shape: Tu
     return ly.replace(extra_inputs=built[1:], readout=readout), q
 
 
-def LoihiLayerless(violations: List[Violation], reports: Dict[str, QuantReport]) -> LoweringResult:
-    """Return a failed lowering (no network)."""
-    return LoweringResult(None, violations, reports)
-
-
 def _bias(b: np.ndarray, out_shape: Tuple[int, ...]) -> np.ndarray:
     """Return a scalar bias when uniform, else the per-neuron array (per-channel vectors broadcast)."""
     b = np.asarray(b, dtype=np.int64).reshape(-1)
@@ -621,58 +429,3 @@ def _bias(b: np.ndarray, out_shape: Tuple[int, ...]) -> np.ndarray:
     if len(out_shape) == 3:
         return np.broadcast_to(b.reshape(-1, 1, 1), out_shape).copy()
     return b.reshape(out_shape)
-
-
-def with_loihi_delays(graph: Graph, dt_s: float) -> Graph:
-    """Return the float graph that Loihi computes: the passed graph with one-step ``Delay`` nodes inserted.
-
-    On Loihi every synaptic hop (a path from a spiking source through synapses into a layer) takes
-    one step; in the float model a forward edge takes none and a recurrent edge one. For every
-    edge into a Loihi layer whose paths have float delay 0, a ``Delay`` of ``dt_s`` is inserted on
-    that edge (recurrent edges already carry one step). Simulating the result on the cpu target
-    gives, step for step, the spikes the Loihi network emits (up to quantisation). Raises
-    :class:`UnsupportedError` where a path's float delay exceeds one step or the paths through one
-    edge disagree (Loihi cannot be slower per hop than one step here).
-    """
-    from snnc.compiler.graph import Delay as DelayNode
-    from snnc.compiler.pipeline import run_pipeline
-    from snnc.targets.base import get_target
-
-    g = run_pipeline(graph, get_target("loihi").passes())
-    back = set(g.recurrent_edges())
-    outs = g.outputs()
-    out_preds = set(g.predecessors(outs[0])) if outs else set()
-    targets = [n for n in g.topological_order() if isinstance(g.nodes[n], Layer) and
-               (_is_spiking_layer(g.nodes[n]) or n in out_preds)]
-    res = g.copy()
-    res.edges = list(g.edges)
-    k = 0
-    for name in targets:
-        for q in dict.fromkeys(g.predecessors(name)):
-            d0 = 1 if (q, name) in back else 0
-            node = g.nodes[q]
-            if isinstance(node, Input) or _is_spiking_layer(node):
-                delays = {d0}
-            else:
-                terms: List[_Term] = []
-                vs: List[Violation] = []
-                extra_d = _delay_steps(node, dt_s, q) if isinstance(node, DelayNode) else 0
-                _expand(g, q, [], d0 + extra_d, (), back, dt_s, (name, q), terms, vs, name)
-                if vs:
-                    raise UnsupportedError(f"cannot time the paths into {name}: {vs[0].found}", node=name)
-                delays = {t.float_delay for t in terms}
-            if delays == {1}:
-                continue
-            if delays != {0}:
-                raise UnsupportedError(f"paths through {q} -> {name} have float delays {sorted(delays)}; Loihi "
-                                       "gives each hop exactly one step", node=name)
-            for j, e in enumerate(res.edges):
-                if e == (q, name):
-                    dn = f"loihi_delay_{k}"
-                    k += 1
-                    res.nodes[dn] = DelayNode(delay=np.array([dt_s]))
-                    res.shapes[dn] = tuple(g.shapes[q])
-                    res.edges[j] = (q, dn)
-                    res.edges.append((dn, name))
-    res.notes.append(f"with_loihi_delays: {k} one-step Delay node(s) inserted (one step per synaptic hop)")
-    return res

@@ -35,7 +35,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from snnc.errors import ArtifactError, ShapeError, UnsupportedError, ValueRangeError, Violation
+from snnc.errors import ArtifactError, ShapeError, UnsupportedError, ValueRangeError
+from snnc.targets.loihi.chip import (BIAS_EXP_RANGE, BIAS_MANT_RANGE_LAVA, DECAY_UNITY, INT32_RANGE,  # noqa: F401
+                                     VTH_MANT_MAX, WEIGHT_BITS, WEIGHT_EXP_RANGE_LAVA, WEIGHT_RANGE)
 
 Shape = Tuple[int, ...]
 
@@ -49,19 +51,6 @@ FORMAT = "snnc.loihi.network"
 FORMAT_VERSION = 2
 #: Versions :meth:`LoihiNetwork.from_dict` reads (1: chains and DAGs of single-input layers).
 READ_VERSIONS = (1, 2)
-
-# Limits of what Lava's CPU model (and so our reference) computes well-defined; outside them Lava
-# silently wraps (int16 bias_mant, int32 weights) or overflows. These raise at construction.
-DECAY_UNITY = 4096
-VTH_MANT_MAX = (1 << 17) - 1
-BIAS_MANT_RANGE_LAVA = (-(1 << 15), (1 << 15) - 1)  # the int16 Var in PyLifModelBitAcc
-BIAS_EXP_RANGE = (0, 7)  # 3-bit unsigned (LIF docstring); netx uses 6
-WEIGHT_EXP_RANGE_LAVA = (-16, 16)
-INT32_RANGE = (-(1 << 31), (1 << 31) - 1)
-# Documented hardware ranges (Lava docstrings, Loihi 1 figures): violations, not errors.
-BIAS_MANT_RANGE_HW = (-(1 << 12), (1 << 12) - 1)  # "signed 13-bit integer (-4096 to 4095)"
-WEIGHT_EXP_RANGE_HW = (-8, 7)  # Loihi 1 (Davies et al. 2018); Loihi 2's is not public
-
 
 def _pair(x: Any, name: str) -> Tuple[int, int]:
     a = np.asarray(x).reshape(-1)
@@ -108,10 +97,10 @@ def effective_dense_weights(weights: np.ndarray, sign_mode: str, num_weight_bits
     mixed = sign_mode == "mixed"
     inhib = sign_mode == "inhibitory"
     x = -w if inhib else w
-    lo = -256 if mixed else 0
-    clipped = np.clip(x, lo, 255)
+    lo, hi = WEIGHT_RANGE["mixed" if mixed else "excitatory"]  # inhibitory: the magnitude, clipped as excitatory
+    clipped = np.clip(x, lo, hi)
     n_clipped = int(np.count_nonzero(clipped != x))
-    t = 8 - int(num_weight_bits) + int(mixed)
+    t = WEIGHT_BITS - int(num_weight_bits) + int(mixed)
     trunc = (clipped >> t) << t
     n_trunc = int(np.count_nonzero(trunc != clipped))
     n_zeroed = int(np.count_nonzero((trunc == 0) & (clipped != 0)))
@@ -337,7 +326,7 @@ class LoihiLayer:
             raise ValueRangeError("weights outside int32 (Lava stores weights as int32)", node=n)
         if self.sign_mode not in SIGN_MODES:
             raise UnsupportedError(f"sign_mode '{self.sign_mode}' is not one of {sorted(SIGN_MODES)}", node=n)
-        if not 1 <= self.num_weight_bits <= 8:
+        if not 1 <= self.num_weight_bits <= WEIGHT_BITS:
             raise ValueRangeError(f"num_weight_bits {self.num_weight_bits} outside 1..8", node=n)
         if self.kind == "dense":
             if w.ndim != 2 or self.input_shape != (w.shape[1],) or self.output_shape != (w.shape[0],):
@@ -371,7 +360,7 @@ class LoihiLayer:
                     "Lava's fixed-point Conv ignores both (lava/proc/conv/models.py)", node=n,
                     hint="fold the scale into the weights, vth_mant and bias instead (use 0 and 8)")
             per_out = np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
-            if per_out.size and per_out.max() >= 1 << 31:
+            if per_out.size and per_out.max() > INT32_RANGE[1]:
                 raise ValueRangeError("a conv output could exceed int32 (Lava casts the sum to int32)", node=n)
         for nm, val, lo, hi in (("du", self.du, 0, DECAY_UNITY), ("dv", self.dv, 0, DECAY_UNITY),
                                 ("vth_mant", self.vth_mant, 0, VTH_MANT_MAX),
@@ -390,40 +379,6 @@ class LoihiLayer:
         if int(self.bias_onset_step) < 0:
             raise ValueRangeError(f"bias_onset_step={self.bias_onset_step} is negative", node=n,
                                   hint="use 0 (bias from the first step) or the layer's lag in steps")
-
-    def range_violations(self) -> List[Violation]:
-        """Return values that Lava's CPU model accepts but Loihi's documented registers do not hold."""
-        out: List[Violation] = []
-        if not self.has_neurons:
-            return out
-        if self.extra_inputs:
-            for k in range(len(self.extra_inputs) + 1):
-                out += self.synapse_view(k).range_violations() if k else \
-                    self.replace(extra_inputs=[]).range_violations()
-            seen = set()
-            return [v for v in out if not (repr(v) in seen or seen.add(repr(v)))]
-        _, rep = self.effective_weights()
-        if rep["weights_clipped"]:
-            out.append(Violation("weight-range", self.name, f"{rep['weights_clipped']} weights",
-                                 f"8-bit {self.sign_mode} range", "rescale the weights (a larger weight_exp)"))
-        if rep["weights_truncated"]:
-            out.append(Violation("weight-bits", self.name, f"{rep['weights_truncated']} weights with low bits",
-                                 f"num_weight_bits={self.num_weight_bits}", "quantize to the declared precision"))
-        if self.kind != "dense" and self.weights is not None and self.weights.size:
-            lo, hi = (-256, 255) if self.sign_mode == "mixed" else ((0, 255) if self.sign_mode == "excitatory"
-                                                                     else (-255, 0))
-            if self.weights.min() < lo or self.weights.max() > hi:
-                out.append(Violation("weight-range", self.name,
-                                     f"[{int(self.weights.min())}, {int(self.weights.max())}]", f"[{lo}, {hi}]",
-                                     "conv weights must be 8-bit mantissas"))
-        if self.kind == "dense" and not WEIGHT_EXP_RANGE_HW[0] <= self.weight_exp <= WEIGHT_EXP_RANGE_HW[1]:
-            out.append(Violation("weight-exponent", self.name, self.weight_exp, list(WEIGHT_EXP_RANGE_HW),
-                                 "Loihi 1's range; Loihi 2's is not public"))
-        b = np.asarray(self.bias_mant)
-        if b.size and (b.min() < BIAS_MANT_RANGE_HW[0] or b.max() > BIAS_MANT_RANGE_HW[1]):
-            out.append(Violation("bias-mantissa", self.name, f"[{int(b.min())}, {int(b.max())}]",
-                                 list(BIAS_MANT_RANGE_HW), "use a larger bias_exp"))
-        return out
 
     def replace(self, **changes: Any) -> "LoihiLayer":
         """Return a copy with some fields changed."""
@@ -517,10 +472,6 @@ class LoihiNetwork:
     def output_shape(self) -> Shape:
         """Shape of the last layer's spikes."""
         return tuple(self.layers[-1].output_shape)
-
-    def range_violations(self) -> List[Violation]:
-        """Return every documented-register violation of every layer."""
-        return [v for ly in self.layers for v in ly.range_violations()]
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> Dict[str, np.ndarray]:

@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Tuple, Union
 import numpy as np
 
 from snnc.errors import InputError, UnsupportedError
+from snnc.targets.loihi.chip import BIAS_MANT_RANGE_LAVA
 from snnc.targets.loihi.network import (LoihiLayer, LoihiNetwork, determine_sign_mode,
                                         effective_dense_weights)
 
@@ -109,7 +110,7 @@ def _netx_bias(ly: LoihiLayer) -> np.ndarray:
         raise UnsupportedError(f"{bad} bias value(s) (bias_mant << {ly.bias_exp}) are not multiples of 64: netx "
                                f"fixes bias_exp={NETX_BIAS_EXP}", node=ly.name, hint="quantize with bias_exp >= 6")
     b = eff >> NETX_BIAS_EXP
-    if b.size and (b.min() < -(1 << 15) or b.max() > (1 << 15) - 1):
+    if b.size and (b.min() < BIAS_MANT_RANGE_LAVA[0] or b.max() > BIAS_MANT_RANGE_LAVA[1]):
         raise UnsupportedError("bias >> 6 does not fit Lava's int16 bias_mant", node=ly.name)
     return b
 

@@ -38,10 +38,11 @@ import numpy as np
 
 from snnc.errors import ValueRangeError
 from snnc.fixedpoint import round_half_even
-from snnc.targets.loihi.network import (BIAS_EXP_RANGE, BIAS_MANT_RANGE_HW, DECAY_UNITY, VTH_MANT_MAX,
-                                        WEIGHT_EXP_RANGE_HW)
+from snnc.targets.loihi.chip import (BIAS_EXP_RANGE, BIAS_MANT_RANGE_HW, DECAY_UNITY, INPUT_SCALE, INPUT_SHIFT,
+                                     V_MAX, VTH_MANT_MAX, WEIGHT_EXP_RANGE_HW)
 
-UV_LIMIT = (1 << 23) - 1
+#: Largest |u| and |v| that neither wraps nor saturates.
+UV_LIMIT = V_MAX
 
 
 @dataclass
@@ -146,9 +147,9 @@ def quantize_layer(name: str, weight: np.ndarray, *, a_v: Any, g_v: Any, c_v: An
     # worst case |u|: all inputs spike every step, accumulated with the current decay
     fan_abs = np.abs(wg).reshape(n_out, -1).sum(axis=1).max() if w.size else 0.0
     growth = 1.0 / (du / DECAY_UNITY) if du > 0 else float("inf")
-    candidates = {"threshold": VTH_MANT_MAX * 64.0}
+    candidates = {"threshold": VTH_MANT_MAX * float(INPUT_SCALE)}
     if wmax > 0:
-        candidates["weights at exponent 0"] = mant_max * 64.0 / wmax
+        candidates["weights at exponent 0"] = mant_max * float(INPUT_SCALE) / wmax
     if fan_abs > 0 and math.isfinite(growth):
         candidates["no u wrap (worst case)"] = UV_LIMIT / (fan_abs * growth)
     b_all = (per_out(c_v, 0.0) + per_out(g_v, 1.0) * (0.0 if bias is None else per_out(bias, 0.0))) / th
@@ -163,25 +164,25 @@ def quantize_layer(name: str, weight: np.ndarray, *, a_v: Any, g_v: Any, c_v: An
         v_unit = ((fan_abs * growth if math.isfinite(growth) else float("inf")) + b_unit) / dv_unit \
             if dv_unit > 0 else float("inf")
         if math.isfinite(v_unit) and v_unit > 0:
-            candidates["readout v below threshold (worst case)"] = (VTH_MANT_MAX - 1) * 64.0 / v_unit
+            candidates["readout v below threshold (worst case)"] = (VTH_MANT_MAX - 1) * float(INPUT_SCALE) / v_unit
         else:
             readout_note = ("readout without a voltage leak (or current decay): v is unbounded, so it may reach "
                             "the maximum threshold and spike (then v resets to 0); watch the readout's spikes")
         if not candidates:
-            candidates["readout default"] = 64.0 * 64.0
+            candidates["readout default"] = float(INPUT_SCALE) * INPUT_SCALE
     limited_by = min(candidates, key=candidates.get)
     k = candidates[limited_by]
     if readout:
         vth_mant = VTH_MANT_MAX
         k = max(1.0, math.floor(k))
     else:
-        vth_mant = int(max(1, min(VTH_MANT_MAX, math.floor(k / 64.0))))
-        k = vth_mant * 64.0
+        vth_mant = int(max(1, min(VTH_MANT_MAX, math.floor(k / INPUT_SCALE))))
+        k = vth_mant * float(INPUT_SCALE)
     e = 0
-    used = k * wmax / 64.0  # largest |mantissa| at exponent 0
+    used = k * wmax / INPUT_SCALE  # largest |mantissa| at exponent 0
     if not conv and allow_negative_exp and 0 < used < 2 ** (min_weight_bits - 1):
         e = max(WEIGHT_EXP_RANGE_HW[0], min(0, math.ceil(math.log2(used / mant_max))))
-    wf = k * wg / 2.0 ** (e + 6)
+    wf = k * wg / 2.0 ** (e + INPUT_SHIFT)
     if mixed:
         wq = 2 * round_half_even(wf / 2.0)
         lo, hi = -256, 254
@@ -217,7 +218,7 @@ def quantize_layer(name: str, weight: np.ndarray, *, a_v: Any, g_v: Any, c_v: An
     bclip = int(np.count_nonzero((bm < BIAS_MANT_RANGE_HW[0]) | (bm > BIAS_MANT_RANGE_HW[1])))
     bm = np.clip(bm, *BIAS_MANT_RANGE_HW).astype(np.int64)
     # worst-case states with the integers chosen
-    w_in = (np.abs(wq).reshape(n_out, -1).sum(axis=1).max() if wq.size else 0) * 2.0 ** (e + 6)
+    w_in = (np.abs(wq).reshape(n_out, -1).sum(axis=1).max() if wq.size else 0) * 2.0 ** (e + INPUT_SHIFT)
     worst_u = w_in * (growth if math.isfinite(growth) else float("inf"))
     dv_frac = dv / DECAY_UNITY
     worst_v = (worst_u + float(np.abs(bm).max() if bm.size else 0) * 2 ** bexp) / dv_frac if dv_frac > 0 \

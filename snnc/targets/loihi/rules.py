@@ -1,17 +1,12 @@
 """Loihi 2 rules: small named functions, each returning a list of :class:`~snnc.errors.Violation`.
 
-Chip figures (public): Intel Labs, "Taking Neuromorphic Computing to the Next Level with Loihi 2",
-technology brief, 2021: 128 neuromorphic cores per chip, up to 1 million neurons and up to 120
-million synapses per chip. From these snnc assumes 8192 neurons per core (128 x 8192 = 2**20) and
-that every layer takes whole cores. The per-core synapse memory, fan-in and fan-out of Loihi 2
-are not public (Loihi 1 had 1024 compartments, 4096 input and 4096 output axons per core: Davies
-et al., IEEE Micro 38(1), 2018); snnc reports fan-in/out against the Loihi 1 figures as
-warnings only. Register widths are those of Lava's bit-accurate CPU model (lava-nc 0.10):
-8-bit weight mantissas, 12-bit decays, 13-bit bias mantissa with 3-bit exponent, 17-bit
-threshold mantissa, 24-bit u and v.
+The chip's figures and register widths are in :mod:`snnc.targets.loihi.chip` (with their sources).
+snnc assumes every layer takes whole cores and reports fan-in/out against Loihi 1's figures as
+warnings only (Loihi 2's are not public).
 
-Two families: model rules look at one fused graph layer before lowering (what the chip's CUBA
-LIF can compute), network rules look at the integer :class:`LoihiNetwork` (registers and sizes).
+Two families, each run as a list: model rules (:data:`MODEL_RULES`) look at one fused graph layer
+before lowering (what the chip's CUBA LIF can compute), network rules (:data:`NETWORK_RULES`) look
+at the integer :class:`LoihiNetwork` (registers and sizes).
 """
 from __future__ import annotations
 
@@ -22,24 +17,31 @@ import numpy as np
 
 from snnc.compiler.graph import Affine, Conv2d, Flatten, Graph, Layer, Node, Scale, SumPool2d
 from snnc.errors import Violation
-from snnc.targets.loihi.network import LoihiNetwork
+from snnc.targets.loihi.chip import (BIAS_MANT_RANGE_HW, CORES_PER_CHIP, LOIHI1_AXONS_PER_CORE,  # noqa: F401
+                                     NEURONS_PER_CHIP, NEURONS_PER_CORE, SYNAPSES_PER_CHIP, WEIGHT_EXP_RANGE_HW,
+                                     WEIGHT_RANGE)
+from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork
 
-CORES_PER_CHIP = 128
-NEURONS_PER_CORE = 8192
-NEURONS_PER_CHIP = CORES_PER_CHIP * NEURONS_PER_CORE
-SYNAPSES_PER_CHIP = 120_000_000
-LOIHI1_AXONS_PER_CORE = 4096
 #: Neuron kinds the CUBA LIF of Lava's fixed_pt model can express.
 SUPPORTED_NEURONS = ("LIF", "CubaLIF", "IF", "Threshold")
 #: Non-spiking kinds that map to a readout layer (a CUBA LIF with the maximum threshold, output v).
 READOUT_NEURONS = ("LI", "CubaLI", "I")
 
 NetworkRule = Callable[[LoihiNetwork], List[Violation]]
+#: A model rule looks at one fused layer ``name`` of the passed graph.
+ModelRule = Callable[[Graph, str], List[Violation]]
 
 
 # ------------------------------------------------------------------ model rules
-def rule_neuron_kind(name: str, neuron: Node) -> List[Violation]:
+def _neuron(graph: Graph, name: str) -> Node:
+    """Return the neuron of fused layer ``name`` (None for a weighted readout without one)."""
+    node = graph.nodes[name]
+    return node.neuron if isinstance(node, Layer) else None
+
+
+def rule_neuron_kind(graph: Graph, name: str) -> List[Violation]:
     """Spiking kinds a CUBA LIF can express (LIF, CubaLIF, IF, Threshold), or readouts (LI, CubaLI, I, none)."""
+    neuron = _neuron(graph, name)
     if neuron is None or neuron.kind in READOUT_NEURONS:
         return []  # readouts: lower_graph checks that they feed only the graph output
     if neuron.kind not in SUPPORTED_NEURONS:
@@ -60,8 +62,9 @@ def rule_readout_feeds_output(graph: Graph, name: str) -> List[Violation]:
                       "only the graph output", "Loihi layers exchange binary spikes; make this layer spiking")]
 
 
-def rule_reset_to_zero(name: str, neuron: Node) -> List[Violation]:
+def rule_reset_to_zero(graph: Graph, name: str) -> List[Violation]:
     """Loihi's LIF resets v to 0 after a spike and emits at most one spike per step."""
+    neuron = _neuron(graph, name)
     mode = getattr(neuron, "reset_mode", "to_v_reset")
     max_spikes = int(getattr(neuron, "max_spikes_per_step", 1))
     v_min = getattr(neuron, "v_min", None)
@@ -81,16 +84,18 @@ def rule_reset_to_zero(name: str, neuron: Node) -> List[Violation]:
     return []
 
 
-def rule_positive_threshold(name: str, neuron: Node) -> List[Violation]:
+def rule_positive_threshold(graph: Graph, name: str) -> List[Violation]:
     """Thresholds must be positive (the integer threshold is vth_mant << 6 >= 0 on a positive scale)."""
+    neuron = _neuron(graph, name)
     th = getattr(neuron, "v_threshold", getattr(neuron, "threshold", None))
     if th is not None and np.any(np.asarray(th) <= 0):
         return [Violation("loihi.neuron.threshold", name, f"min threshold {np.min(th)}", "> 0")]
     return []
 
 
-def rule_uniform_decay(name: str, neuron: Node) -> List[Violation]:
+def rule_uniform_decay(graph: Graph, name: str) -> List[Violation]:
     """du and dv are one value per layer in Lava's LIF: time constants must be uniform."""
+    neuron = _neuron(graph, name)
     out = []
     for field in ("tau", "tau_mem", "tau_syn"):
         tau = getattr(neuron, field, None)
@@ -98,6 +103,16 @@ def rule_uniform_decay(name: str, neuron: Node) -> List[Violation]:
             out.append(Violation("loihi.neuron.decay", name, f"{field} varies over neurons", "one value per layer",
                                  "split the layer or train with a shared time constant"))
     return out
+
+
+#: The rules every fused layer of the passed graph is checked against, in report order.
+MODEL_RULES: List[ModelRule] = [rule_neuron_kind, rule_reset_to_zero, rule_positive_threshold, rule_uniform_decay,
+                                rule_readout_feeds_output]
+
+
+def check_layer(graph: Graph, name: str) -> List[Violation]:
+    """Return the violations of every model rule for fused layer ``name``."""
+    return [v for rule in MODEL_RULES for v in rule(graph, name)]
 
 
 def rule_synapse_chain(name: str, layer: Layer) -> List[Violation]:
@@ -175,9 +190,42 @@ def rule_node_kinds(graph: Graph) -> List[Violation]:
 
 
 # ------------------------------------------------------------------ network rules
+def layer_register_violations(layer: LoihiLayer) -> List[Violation]:
+    """Return values of one layer that Lava's CPU model accepts but Loihi's documented registers do not hold."""
+    out: List[Violation] = []
+    if not layer.has_neurons:
+        return out
+    if layer.extra_inputs:
+        for k in range(len(layer.extra_inputs) + 1):
+            out += layer_register_violations(layer.synapse_view(k) if k else layer.replace(extra_inputs=[]))
+        seen = set()
+        return [v for v in out if not (repr(v) in seen or seen.add(repr(v)))]
+    _, rep = layer.effective_weights()
+    if rep["weights_clipped"]:
+        out.append(Violation("weight-range", layer.name, f"{rep['weights_clipped']} weights",
+                             f"8-bit {layer.sign_mode} range", "rescale the weights (a larger weight_exp)"))
+    if rep["weights_truncated"]:
+        out.append(Violation("weight-bits", layer.name, f"{rep['weights_truncated']} weights with low bits",
+                             f"num_weight_bits={layer.num_weight_bits}", "quantize to the declared precision"))
+    if layer.kind != "dense" and layer.weights is not None and layer.weights.size:
+        lo, hi = WEIGHT_RANGE[layer.sign_mode]
+        if layer.weights.min() < lo or layer.weights.max() > hi:
+            out.append(Violation("weight-range", layer.name,
+                                 f"[{int(layer.weights.min())}, {int(layer.weights.max())}]", f"[{lo}, {hi}]",
+                                 "conv weights must be 8-bit mantissas"))
+    if layer.kind == "dense" and not WEIGHT_EXP_RANGE_HW[0] <= layer.weight_exp <= WEIGHT_EXP_RANGE_HW[1]:
+        out.append(Violation("weight-exponent", layer.name, layer.weight_exp, list(WEIGHT_EXP_RANGE_HW),
+                             "Loihi 1's range; Loihi 2's is not public"))
+    b = np.asarray(layer.bias_mant)
+    if b.size and (b.min() < BIAS_MANT_RANGE_HW[0] or b.max() > BIAS_MANT_RANGE_HW[1]):
+        out.append(Violation("bias-mantissa", layer.name, f"[{int(b.min())}, {int(b.max())}]",
+                             list(BIAS_MANT_RANGE_HW), "use a larger bias_exp"))
+    return out
+
+
 def rule_registers(net: LoihiNetwork) -> List[Violation]:
     """Every integer fits Loihi's documented registers (weights, exponents, bias mantissa)."""
-    return net.range_violations()
+    return [v for ly in net.layers for v in layer_register_violations(ly)]
 
 
 def rule_neurons_per_chip(net: LoihiNetwork) -> List[Violation]:

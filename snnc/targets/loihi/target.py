@@ -18,11 +18,11 @@ import numpy as np
 
 from snnc.artifact import canonical_json, pack_arrays, unpack_arrays
 from snnc.compiler.graph import Graph
-from snnc.errors import ArtifactError, RuleViolationError, SnncError, UnsupportedError, Violation
-from snnc.runtime.result import Result
+from snnc.errors import ArtifactError, RuleViolationError, SnncError, UnsupportedError
+from snnc.formats.result import Result
 from snnc.targets.base import CompileOptions, Lowered, Target
-from snnc.targets.loihi import rules
-from snnc.targets.loihi.lower import OPTION_HELP, lower_graph
+from snnc.targets.loihi import chip, rules
+from snnc.targets.loihi.lower import OPTION_HELP, LoweringResult, lower_graph
 from snnc.targets.loihi.network import LoihiNetwork
 
 NET_PREFIX = "loihi/network/"
@@ -73,8 +73,8 @@ class LoihiTarget(Target):
         out: Dict[str, Dict[str, Any]] = {}
         lag = report.get("layer_lag_steps", {})
         for name, q in report.get("quantization", {}).items():
-            cores = -(-int(neurons.get(name, 0)) // rules.NEURONS_PER_CORE)
-            out[name] = {"resource": f"{cores} core(s) of {rules.CORES_PER_CHIP}",
+            cores = -(-int(neurons.get(name, 0)) // chip.NEURONS_PER_CORE)
+            out[name] = {"resource": f"{cores} core(s) of {chip.CORES_PER_CHIP}",
                          "rounded_to_zero": int(q.get("weights_rounded_to_zero", 0)),
                          "weight_bits": q.get("weight_bits_used"), "latency_steps": lag.get(name)}
         return out
@@ -90,23 +90,22 @@ class LoihiTarget(Target):
                                    hint="export it as NIR (--format nir), or run it with snnc (sim / lava backends)")
         return payload[NETX_BLOB]
 
-    def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
-        """Return every model and hardware rule the graph breaks on Loihi 2."""
-        return lower_graph(graph, options.dt_s, options.method, options.extra).violations
+    def _lower(self, graph: Graph, options: CompileOptions) -> LoweringResult:
+        """Lower once; raise every model and hardware rule the graph breaks on Loihi 2 at once."""
+        res = lower_graph(graph, options.dt_s, options.method, options.extra)
+        if res.network is None:
+            raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
+        return res
 
     def quantize(self, graph: Graph, options: CompileOptions) -> Any:
         """Return the integer :class:`LoihiNetwork` (RuleViolationError if it does not fit)."""
-        res = lower_graph(graph, options.dt_s, options.method, options.extra)
-        if res.network is None:
-            raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
-        return res.network
+        return self._lower(graph, options).network
 
     def lower(self, graph: Graph, options: CompileOptions) -> Lowered:
         """Return the integer network (+ netx file) as payload, with the compile report."""
-        res = lower_graph(graph, options.dt_s, options.method, options.extra)
-        if res.network is None:
-            raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
+        res = self._lower(graph, options)
         net = res.network
+        assert net is not None
         run: Dict[str, Any] = {"output_layer": res.output_layer, "latency_steps": res.latency_steps}
         if res.readout_scale is not None:
             run["readout_scale"] = res.readout_scale
@@ -137,29 +136,49 @@ class LoihiTarget(Target):
             "latency_steps": res.latency_steps,
             "chip": {"neurons": sum(ly.num_neurons for ly in net.layers),
                      "synapses": rules.synapse_count(net),
-                     "cores_estimate": sum(-(-ly.num_neurons // rules.NEURONS_PER_CORE)
+                     "cores_estimate": sum(-(-ly.num_neurons // chip.NEURONS_PER_CORE)
                                            for ly in net.layers if ly.has_neurons)},
             "layers": [{"name": ly.name, "kind": ly.kind, "shape": list(ly.output_shape)} for ly in net.layers],
             "netx": netx_status,
             "loihi_notes": list(res.notes),
             "simulator_model": list(MODEL_NOTES),
         }
-        if options.extra.get("validate"):
-            from snnc.targets.loihi.validate import validate_accuracy
-
-            acc = validate_accuracy(graph, net, run, options.dt_s, options.method, options.extra)
-            report["accuracy"] = acc
-            if "warning" in acc:
-                report["warnings"].append(acc["warning"])
         return Lowered(payload, report)
+
+    def to_nir(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any]) -> Any:
+        """Return the deployed integer network as NIR in Lava's state units (:mod:`snnc.targets.loihi.nir_export`)."""
+        from snnc.targets.loihi.nir_export import loihi_to_nir
+
+        net, run = network_from_payload(payload)
+        return loihi_to_nir(net, run, float(manifest["options"]["dt_s"]))
+
+    def torch_lowering(self, graph: Graph, dt_s: float, method: str, options: Mapping[str, Any], device: Any
+                       ) -> Tuple[Any, Any]:
+        """Return the lowering of the (passed) graph and a :class:`~snnc.targets.loihi.torch_engine.TorchLoihi`
+        running its integers (fine-tuning)."""
+        from snnc.targets.loihi.torch_engine import TorchLoihi
+
+        res = lower_graph(graph, dt_s, method, dict(options))
+        if res.network is None:
+            raise RuleViolationError(res.violations, target=self.name)
+        return res, TorchLoihi(res.network, device=device)
+
+    def divergence_runs(self, graph: Graph, payload: Mapping[str, bytes], manifest: Mapping[str, Any],
+                        x: np.ndarray, dt_model_s: float, device: Any = None) -> Any:
+        """Return the ladder from the float twin to the chip (:mod:`snnc.targets.loihi.diverge`)."""
+        from snnc.compiler.pipeline import run_pipeline
+        from snnc.targets.loihi.diverge import divergence_runs
+
+        net, run = network_from_payload(payload)
+        return divergence_runs(run_pipeline(graph, self.passes()), net, run, manifest, x, dt_model_s, device)
 
     def simulate(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
                  record: bool = False) -> Result:
         """Run the bit-exact reference simulator on binary spikes (batch, T, *input_shape)."""
-        from snnc.targets.loihi.general import simulate_any
+        from snnc.targets.loihi.simulator import simulate
 
         net, run = network_from_payload(payload)
-        res = simulate_any(net, np.asarray(inputs), record_states=record)
+        res = simulate(net, np.asarray(inputs), record_states=record)
         outs = list(res.spikes)
         states = {}
         if record:

@@ -35,12 +35,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from snnc.dynamics import surrogate_derivative
 from snnc.errors import ShapeError, UnsupportedError
+from snnc.targets.loihi.chip import INPUT_SHIFT, U_WRAP, UV_MAX, V_MAX, V_MIN
 from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork, LoihiSynapse
 
-UV_MAX = 1 << 23  # Lava's max_uv_val: u is wrapped one-sidedly into [-2**23, 2**23]
-V_MIN, V_MAX = -(1 << 23) + 1, (1 << 23) - 1  # v saturates here
-_TWO24, _TWO32, _TWO31 = float(1 << 24), float(1 << 32), float(1 << 31)
+_TWO24, _TWO32, _TWO31 = float(U_WRAP), float(1 << 32), float(1 << 31)
+_SHIFT = float(1 << INPUT_SHIFT)  # a << 6
 _F32_EXACT = float(1 << 24)
 
 #: A spike function: maps ``(v - threshold) / v_scale`` (float units) to spikes; forward must be ``x > 0``.
@@ -128,8 +129,8 @@ class _Syn:
     def act_bound(self) -> float:
         """A bound on |a << 6| this synapse delivers for binary inputs (before any wrap)."""
         if self.kind == "dense":
-            return (self.bound * 2.0 ** self.weight_exp + 1.0) * 64.0
-        return self.bound * 64.0
+            return (self.bound * 2.0 ** self.weight_exp + 1.0) * _SHIFT
+        return self.bound * _SHIFT
 
 
 @dataclass
@@ -230,7 +231,7 @@ class TorchLoihi:
             b = ly.effective_bias().astype(np.float64).reshape(-1)
         bias = torch.as_tensor(b, dtype=torch.float64, device=dev) if np.any(b != 0) else None
         return _Layer(index=i, name=ly.name, output_shape=tuple(ly.output_shape), syns=syns, keep_u=keep_u,
-                      keep_v=keep_v, vth=float(int(ly.vth_mant) << 6), bias=bias, onset=int(ly.bias_onset_step),
+                      keep_v=keep_v, vth=float(int(ly.vth_mant) << INPUT_SHIFT), bias=bias, onset=int(ly.bias_onset_step),
                       readout=bool(ly.readout))
 
     # ------------------------------------------------------------------ synapses
@@ -250,14 +251,14 @@ class TorchLoihi:
             if syn.kind == "dense":
                 acc = F.linear(xs.reshape(xs.shape[0], -1), w).to(torch.float64)
                 if not syn.integer:
-                    return acc * (2.0 ** syn.weight_exp * 64.0)
+                    return acc * (2.0 ** syn.weight_exp * _SHIFT)
                 if x.device.type != "cpu":
                     acc = torch.round(acc)  # exact on CPU; rounding guards against a GPU kernel's TF32/FFT paths
                 e = syn.weight_exp
                 a = acc * 2.0 ** e if e >= 0 else torch.floor(acc * 2.0 ** e)
                 if r.no_wrap or syn.act_bound() < _TWO31:  # no int32 wrap can happen
-                    return a * 64.0
-                return wrap32(wrap32(a) * 64.0)
+                    return a * _SHIFT
+                return wrap32(wrap32(a) * _SHIFT)
             acc = F.conv2d(xs, w, None, stride=syn.stride, padding=syn.padding, dilation=syn.dilation,
                            groups=syn.groups).to(torch.float64)
             if syn.integer:
@@ -265,7 +266,7 @@ class TorchLoihi:
                     acc = torch.round(acc)
                 if not r.no_wrap and syn.bound >= UV_MAX:  # below it no 24-bit wrap can happen
                     acc = wrap24(acc)
-            return acc * 64.0
+            return acc * _SHIFT
 
     def layer_input(self, ly: _Layer, spikes_of: Callable[[int], torch.Tensor], steps: int, batch: int,
                     act_hook: Optional[Callable[[int, torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
@@ -514,15 +515,6 @@ def _scan(ly: _Layer, r: Relax, act: torch.Tensor, keep_states: bool
             rec_u[:, t] = u  # type: ignore[index]
             rec_v[:, t] = v  # type: ignore[index]
     return out, rec_u, rec_v
-
-
-def surrogate_derivative(fn: SpikeFn, x: torch.Tensor) -> torch.Tensor:
-    """Return ``d fn(x) / dx`` elementwise (the surrogate gradient of an elementwise spike function)."""
-    with torch.enable_grad():
-        xx = x.detach().requires_grad_(True)
-        y = fn(xx)
-        (d,) = torch.autograd.grad(y.sum(), xx, allow_unused=True)
-    return torch.zeros_like(x) if d is None else d
 
 
 class LIFScan(torch.autograd.Function):

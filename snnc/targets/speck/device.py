@@ -13,18 +13,16 @@ validates it with ``samna.<chip>.validate_configuration``.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import logging
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Optional
 
 import numpy as np
 
 from snnc.errors import ArtifactError, BackendUnavailableError, InputError, RuleViolationError, Violation
+from snnc.targets.samna import import_samna, samna_status  # noqa: F401  (importable from here too)
 from snnc.targets.speck.chip import CHIPS
 from snnc.targets.speck.network import CONFIG_FORMAT
 
@@ -44,41 +42,6 @@ DEVICE_TYPES = {
 #: samna sub-module holding the configuration classes of each devkit type.
 CHIP_MODULE = {"speck2edevkit": "speck2e", "speck2e": "speck2e",
                "speck2fmodule": "speck2f", "speck2fdevkit": "speck2f", "dynapcnndevkit": "dynapcnn"}
-_INSTALL_HINT = ("install SynSense's samna (the PyPI 'samna' package is only an installer stub "
-                 "that downloads the real one from SynSense's index at import time) and connect "
-                 "a Speck devkit")
-
-
-def samna_status() -> tuple[bool, str]:
-    """Return (usable, reason): whether a real samna can be imported here, without importing a stub."""
-    spec = importlib.util.find_spec("samna")
-    if spec is None:
-        return False, "samna is not installed"
-    origin = spec.origin or ""
-    if origin.endswith("__init__.py"):
-        try:
-            text = Path(origin).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
-        if "install_real_samna" in text and "PYPI_SAMNA" in text:
-            return False, ("the installed samna is PyPI's installer stub (it would pip-install "
-                           "the real samna from another index on import)")
-    return True, f"samna found at {origin}"
-
-
-def import_samna() -> ModuleType:
-    """Import samna or raise BackendUnavailableError naming samna and how to get it."""
-    ok, reason = samna_status()
-    if not ok:
-        raise BackendUnavailableError(f"Speck device backend needs samna: {reason}",
-                                      hint=_INSTALL_HINT)
-    try:
-        return importlib.import_module("samna")
-    except Exception as exc:  # a broken binary install is "unavailable", not a crash
-        raise BackendUnavailableError(f"Speck device backend needs samna: import failed: {exc}",
-                                      hint=_INSTALL_HINT) from exc
-
-
 def _load_config(config: dict[str, Any] | str | Path) -> dict[str, Any]:
     """Accept the neutral configuration as dict, JSON text or a path to a JSON file."""
     if isinstance(config, Path) or (isinstance(config, str) and not config.lstrip().startswith("{")):

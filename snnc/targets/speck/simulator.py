@@ -125,7 +125,7 @@ def _synops(x: torch.Tensor, layer: SpeckLayer, batch: int) -> np.ndarray:
     xn = x.numpy()
     xn = xn.reshape(-1, batch, xn.shape[1] * h * w)  # (T, B, c*H*W)
     per = xn.sum(axis=0, dtype=np.int64).reshape(batch, -1, h * w).sum(axis=1)  # (B, H*W); numpy
-    # reduces integer arrays ~10x faster than torch on CPU
+    # reduces integer arrays faster than torch on CPU (benchmarks/README.md, "Cost models")
     return per @ cov.reshape(-1) * f
 
 

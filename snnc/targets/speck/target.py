@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, Mapping
 
 import numpy as np
 
 from snnc.artifact import canonical_json
 from snnc.compiler.graph import Graph
-from snnc.errors import ArtifactError, RuleViolationError, UnsupportedError, Violation
-from snnc.runtime.result import Result
+from snnc.errors import ArtifactError, RuleViolationError, UnsupportedError
+from snnc.formats.result import Result
 from snnc.targets.base import CompileOptions, Lowered, Target
 from snnc.targets.speck.lower import lower_graph, memory_report
 
@@ -67,22 +67,20 @@ class SpeckTarget(Target):
         self._load(payload)  # refuses a malformed artifact
         return payload[CONFIG_BLOB]
 
-    def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
-        """Return every model and hardware rule the graph breaks on Speck (memory mapping included)."""
-        return lower_graph(graph, options.dt_s, options.extra).violations
+    def _lower(self, graph: Graph, options: CompileOptions) -> Any:
+        """Lower once; raise every model and hardware rule the graph breaks on Speck (memory mapping included)."""
+        res = lower_graph(graph, options.dt_s, options.extra)
+        if res.network is None:
+            raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
+        return res
 
     def quantize(self, graph: Graph, options: CompileOptions) -> Any:
         """Return the integer, core-mapped :class:`SpeckNetwork` (RuleViolationError if it does not fit)."""
-        res = lower_graph(graph, options.dt_s, options.extra)
-        if res.network is None:
-            raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
-        return res.network
+        return self._lower(graph, options).network
 
     def lower(self, graph: Graph, options: CompileOptions) -> Lowered:
         """Return the neutral chip configuration and run settings as payload, with the compile report."""
-        res = lower_graph(graph, options.dt_s, options.extra)
-        if res.network is None:
-            raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
+        res = self._lower(graph, options)
         net = res.network
         stride = net.readout.channel_stride if net.readout is not None else 1
         run = {"spike_mode": res.spike_mode,
@@ -112,6 +110,33 @@ class SpeckTarget(Target):
 
             report["core_map_png"] = str(draw_core_map(net, str(core_map)))
         return Lowered(payload, report)
+
+    def to_nir(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any]) -> Any:
+        """Return the deployed integer network as NIR (:mod:`snnc.targets.speck.nir_export`)."""
+        from snnc.targets.speck.nir_export import speck_to_nir
+
+        net, run = self._load(payload)
+        return speck_to_nir(net, run, float(manifest["options"]["dt_s"]))
+
+    def torch_lowering(self, graph: Graph, dt_s: float, method: str, options: Mapping[str, Any], device: Any
+                       ) -> tuple[Any, Any]:
+        """Return the lowering of the (passed) graph and a :class:`~snnc.targets.speck.torch_engine.TorchSpeck`
+        running its integers (fine-tuning; ``method`` does not apply: IAF neurons)."""
+        from snnc.targets.speck.torch_engine import TorchSpeck
+
+        res = lower_graph(graph, dt_s, dict(options))
+        if res.network is None:
+            raise RuleViolationError(res.violations, target=self.name)
+        return res, TorchSpeck(res.network, res.spike_mode, device=device)
+
+    def divergence_runs(self, graph: Graph, payload: Mapping[str, bytes], manifest: Mapping[str, Any],
+                        x: np.ndarray, dt_model_s: float, device: Any = None) -> Any:
+        """Return the ladder from the float twin to the chip (:mod:`snnc.targets.speck.diverge`)."""
+        from snnc.compiler.pipeline import run_pipeline
+        from snnc.targets.speck.diverge import divergence_runs
+
+        net, run = self._load(payload)
+        return divergence_runs(run_pipeline(graph, self.passes()), net, run, manifest, x, dt_model_s, device)
 
     @staticmethod
     def _load(payload: Mapping[str, bytes]) -> tuple[Any, dict]:

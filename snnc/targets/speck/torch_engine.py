@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from snnc.dynamics import surrogate_derivative
 from snnc.errors import ShapeError, UnsupportedError
 from snnc.fixedpoint import signed_range
 from snnc.targets.speck import chip
@@ -293,8 +294,6 @@ class IAFScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g_s: Optional[torch.Tensor], g_v: Optional[torch.Tensor]) -> Tuple[Any, ...]:  # type: ignore[override]
-        from snnc.targets.loihi.torch_engine import surrogate_derivative
-
         pre, out = ctx.saved_tensors
         core: _Core = ctx.core
         t_steps = pre.shape[1]

@@ -2,7 +2,7 @@
 
 Without a real samna every entry point raises :class:`~snnc.errors.BackendUnavailableError`
 (exit code 3). samna detection (and the refusal to import PyPI's installer stub) is the Speck
-backend's :func:`~snnc.targets.speck.device.samna_status`. With samna, the configuration is built by
+backend's :func:`~snnc.targets.samna.samna_status`. With samna, the configuration is built by
 Rockpool's own ``config_from_specification`` from the artifact's specification, validated by samna,
 and run by Rockpool's ``XyloSamna`` module in accelerated-time mode. This path has not been run
 here: no samna, no devkit.
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from snnc.errors import BackendUnavailableError, RuleViolationError, Violation
-from snnc.targets.speck.device import import_samna
+from snnc.targets.samna import import_samna
 from snnc.targets.xylo.network import XyloNetwork
 
 #: Rockpool support package of each chip.
@@ -25,7 +25,7 @@ DEVICE_TYPES = {"audio2": ("XyloA2TestBoard",), "imu": ("XyloImuTestBoard",)}
 
 
 def _rockpool(net: XyloNetwork) -> Any:
-    import_samna()  # raises BackendUnavailableError without a real samna
+    import_samna("Xylo")  # raises BackendUnavailableError without a real samna
     try:
         return importlib.import_module(ROCKPOOL_PACKAGE[net.chip_name])
     except Exception as exc:  # a broken vendor install is "unavailable", not a crash
@@ -34,7 +34,7 @@ def _rockpool(net: XyloNetwork) -> Any:
 
 def run_on_device(net: XyloNetwork, inputs: np.ndarray, dt_s: float) -> np.ndarray:
     """Run ``inputs (B, T, Nin)`` on the first matching Xylo devkit; return output spikes (B, T, Nout)."""
-    samna = import_samna()
+    samna = import_samna("Xylo")
     rp = _rockpool(net)
     names = DEVICE_TYPES[net.chip_name]
     hdks = [d for d in samna.device.get_all_devices() if d.device_type_name in names]

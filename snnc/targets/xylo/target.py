@@ -8,14 +8,14 @@ Artifact payload: ``xylo/config.json`` (the configuration file: Rockpool's speci
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, Mapping, Tuple
 
 import numpy as np
 
 from snnc.artifact import canonical_json
 from snnc.compiler.graph import Graph
-from snnc.errors import ArtifactError, RuleViolationError, UnsupportedError, Violation
-from snnc.runtime.result import Result
+from snnc.errors import ArtifactError, RuleViolationError, UnsupportedError
+from snnc.formats.result import Result
 from snnc.targets.base import CompileOptions, Lowered, Target
 from snnc.targets.xylo import chip
 from snnc.targets.xylo.lower import LoweringResult, lower_graph
@@ -71,26 +71,20 @@ class XyloTarget(Target):
                          "latency_steps": lags.get(name)}
         return out
 
-    @staticmethod
-    def _lower(graph: Graph, options: CompileOptions) -> LoweringResult:
-        return lower_graph(graph, options.dt_s, options.method, options.extra)
-
-    def check(self, graph: Graph, options: CompileOptions) -> List[Violation]:
-        """Return every model and hardware rule the graph breaks on Xylo."""
-        return self._lower(graph, options).violations
+    def _lower(self, graph: Graph, options: CompileOptions) -> LoweringResult:
+        """Lower once; raise every model and hardware rule the graph breaks on Xylo at once."""
+        res = lower_graph(graph, options.dt_s, options.method, options.extra)
+        if res.network is None:
+            raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
+        return res
 
     def quantize(self, graph: Graph, options: CompileOptions) -> Any:
         """Return the integer :class:`XyloNetwork` (RuleViolationError if the graph does not fit)."""
-        res = self._lower(graph, options)
-        if res.network is None:
-            raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
-        return res.network
+        return self._lower(graph, options).network
 
     def lower(self, graph: Graph, options: CompileOptions) -> Lowered:
         """Return the configuration file and run settings as payload, with the compile report."""
         res = self._lower(graph, options)
-        if res.network is None:
-            raise RuleViolationError(res.violations, target=self.name, file=graph.source or None)
         net = res.network
         run = {"latency_steps": res.latency_steps, "readout": res.readout, "output_shape": list(res.output_shape)}
         payload = {CONFIG_BLOB: net.to_config().encode(), RUN_BLOB: canonical_json(run)}
