@@ -75,7 +75,8 @@ def evaluate_model(name: str, limit_val: Optional[int] = None) -> Dict[str, Any]
     path = CKPT_DIR / f"{name}.pt"
     obj = torch.load(path, map_location="cpu", weights_only=True)
     extra = obj["extra"]
-    ev = evaluate_checkpoint(str(path), limit_val=limit_val, compiled=True, deploy_target=DEPLOY_TARGETS.get(name))
+    target = DEPLOY_TARGETS.get(name) or extra.get("finetune", {}).get("target")  # a fine-tuned model: its chip
+    ev = evaluate_checkpoint(str(path), limit_val=limit_val, compiled=True, deploy_target=target)
     f, c = ev["float"], ev["compiled_cpu"]
     n = int(f["n"])
     row: Dict[str, Any] = {
