@@ -4,6 +4,7 @@
     .venv/bin/python scripts/evaluate_zoo.py --readme         # only regenerate README.md from results/zoo.json
     .venv/bin/python scripts/evaluate_zoo.py --check          # exit 1 when README.md is not what results/zoo.json gives
     .venv/bin/python scripts/evaluate_zoo.py --models a,b --out other.json   # a subset into another file
+    .venv/bin/python scripts/evaluate_zoo.py --models a,b --update     # (re-)evaluate a,b into results/zoo.json
 
 Per checkpoint, on the validation split it was trained with (one call of
 :func:`snnc.models.train.evaluate_checkpoint`): the float model's accuracy, MFLOPs (effective synaptic
@@ -88,6 +89,7 @@ def evaluate_model(name: str, limit_val: Optional[int] = None) -> Dict[str, Any]
         "compiled_cpu": {"accuracy": c["accuracy"], "correct": round(c["accuracy"] * n), "mflops": c["mflops"],
                          "spikes_equal_float64": c["equal_to_torch_float64"]},
     }
+    row["evaluated_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
     ft = extra.get("finetune")
     if ft:
         row["finetune"] = {"from_model": ft["from_model"], "target": ft["target"], "epochs": int(extra["epochs"]),
@@ -156,6 +158,12 @@ def deployed_cell(name: str, m: Dict[str, Any]) -> str:
     return sim
 
 
+def _dates(res: Dict[str, Any]) -> str:
+    """When the rows were evaluated: one date, or the first and the last."""
+    dates = sorted({m.get("evaluated_utc", res["date_utc"]) for m in res["models"].values()})
+    return dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+
+
 def zoo_table(res: Dict[str, Any]) -> str:
     """Return the README's zoo table rendered from the results document."""
     models = res["models"]
@@ -176,7 +184,7 @@ def zoo_table(res: Dict[str, Any]) -> str:
     rows.append("")
     rows.append(f"Deployed minus float, over the models deployed on their chip target: worst "
                 f"{100 * drops[worst]:+.2f} points (`{worst}`), best {100 * drops[best]:+.2f} points (`{best}`). "
-                f"Evaluated {res['date_utc']} UTC by `scripts/evaluate_zoo.py` into `results/zoo.json`{lim}.")
+                f"Evaluated {_dates(res)} UTC by `scripts/evaluate_zoo.py` into `results/zoo.json`{lim}.")
     return "\n".join(rows)
 
 
@@ -237,6 +245,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--models", default=None, help="comma-separated subset (needs --out)")
     ap.add_argument("--limit-val", type=int, default=None, help="first N validation samples (needs --out)")
     ap.add_argument("--out", default=None, help=f"results file (default {RESULTS.relative_to(REPO)})")
+    ap.add_argument("--update", action="store_true",
+                    help="with --models: evaluate those (full split) and replace or add their rows of the results "
+                         "file; the other rows keep their evaluation (each row records its own date)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     readme_path = REPO / "README.md"
@@ -249,6 +260,21 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return 1
             return 0
         readme_path.write_text(new)
+        return 0
+    if args.update:
+        if args.models is None or args.limit_val is not None:
+            ap.error("--update takes --models and evaluates the full split")
+        path = Path(args.out) if args.out else RESULTS
+        res = load_results(path)
+        for m in res["models"].values():  # rows written before rows carried their own date
+            m.setdefault("evaluated_utc", res["date_utc"])
+        new_res = evaluate(args.models.split(","), None)
+        res["models"].update(new_res["models"])
+        res["models"] = {k: res["models"][k] for k in sorted(res["models"]) if (CKPT_DIR / f"{k}.pt").is_file()}
+        res.update({k: new_res[k] for k in ("generated_by", "date_utc", "versions", "papers")})
+        path.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
+        if path == RESULTS:
+            readme_path.write_text(render_readme(readme_path.read_text(), res))
         return 0
     partial = args.models is not None or args.limit_val is not None
     if partial and args.out is None:
