@@ -41,10 +41,13 @@ def _artifact_integers(path: Path) -> dict:
 
 
 @needs_data
-@pytest.mark.parametrize("model,target", [("nmnist_cnn", "loihi"), ("speck_cnn", "speck")])
-def test_snn_train_finetune_for_compiles_to_the_integers_it_trained_with(model: str, target: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("model,target,cmd", [("nmnist_cnn", "loihi", [str(BIN / "snn-train")]),
+                                              ("speck_cnn", "speck", [sys.executable, "-m", "snnc.models.train"])])
+def test_snn_train_finetune_for_compiles_to_the_integers_it_trained_with(model: str, target: str, cmd: list,
+                                                                         tmp_path: Path) -> None:
+    """``snn-train`` (README) and ``python -m snnc.models.train`` (scripts/train_zoo.sh) fine-tune the same way."""
     out = tmp_path / "ft.pt"
-    r = subprocess.run([str(BIN / "snn-train"), model, "--finetune-for", target, "--epochs", "1", "--limit-train", "6",
+    r = subprocess.run(cmd + [model, "--finetune-for", target, "--epochs", "1", "--limit-train", "6",
                         "--limit-val", "4", "--batch-size", "3", "--out", str(out), "--quiet"],
                        capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -518,12 +518,13 @@ finetune_runner: Optional[Callable[[argparse.Namespace], Dict[str, Any]]] = None
 
 
 def _finetune(args: argparse.Namespace) -> Dict[str, Any]:
+    import snnc.models.train as this  # not this file's globals: under ``python -m`` they are __main__'s
     from snnc.models.zoo import names
 
     names()  # loads the zoo's plugins: snnc.models.finetune sets finetune_runner
-    if finetune_runner is None:
+    if this.finetune_runner is None:
         raise SnncError("fine-tuning is not available (snnc.models.finetune was not loaded by the zoo)")
-    return finetune_runner(args)
+    return this.finetune_runner(args)
 
 
 def _is_finetune_variant(name: str) -> bool:
