@@ -151,7 +151,7 @@ def deployed_cell(name: str, m: Dict[str, Any]) -> str:
     sim = f"{_target(d['target'])} sim {pct(d['accuracy'])}"
     if name in CHIP_VARIANTS:
         return f"cpu {pct(m['compiled_cpu']['accuracy'])} ({sim}: one spike per bin)"
-    if d["target"] == "speck":
+    if name == "speck_cnn":  # tests/test_speck_zoo_oracle.py: every validation recording against sinabs
         return f"{sim} (= sinabs spike for spike)"
     if name == "skipsnn":
         return f"{sim} (gate exact; predictions equal float on {pct(d['predictions_equal_float'])})"
