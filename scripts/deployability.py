@@ -39,9 +39,11 @@ def costly(name: str, target: str) -> Optional[str]:
     m, v = models[name], models[CHIP_VARIANTS[name]]
     if m["deployed"]["target"] != target:
         return None
+    ft = models.get(f"{name}_ft_{target}")  # fine-tuned through the chip's integers (snnc.models.finetune)
     return (f"{target.capitalize()} takes one spike per bin: {pct(m['deployed']['accuracy'])} vs "
             f"{pct(m['float']['accuracy'])} float on counts; variant: {CHIP_VARIANTS[name]} (trained on binary "
-            f"bins) {pct(v['deployed']['accuracy'])}")
+            f"bins) {pct(v['deployed']['accuracy'])}"
+            + (f"; fine-tuned: {name}_ft_{target} {pct(ft['deployed']['accuracy'])}" if ft else ""))
 
 
 def _model(name: str):

@@ -4,6 +4,7 @@
     .venv/bin/python scripts/evaluate_zoo.py --readme         # only regenerate README.md from results/zoo.json
     .venv/bin/python scripts/evaluate_zoo.py --check          # exit 1 when README.md is not what results/zoo.json gives
     .venv/bin/python scripts/evaluate_zoo.py --models a,b --out other.json   # a subset into another file
+    .venv/bin/python scripts/evaluate_zoo.py --models a,b --update     # (re-)evaluate a,b into results/zoo.json
 
 Per checkpoint, on the validation split it was trained with (one call of
 :func:`snnc.models.train.evaluate_checkpoint`): the float model's accuracy, MFLOPs (effective synaptic
@@ -28,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 CKPT_DIR = REPO / "snnc" / "models" / "checkpoints"
 RESULTS = REPO / "results" / "zoo.json"
 MARKERS = {"zoo": ("<!-- zoo-table:start -->", "<!-- zoo-table:end -->"),
-           "papers": ("<!-- zoo-papers:start -->", "<!-- zoo-papers:end -->")}
+           "papers": ("<!-- zoo-papers:start -->", "<!-- zoo-papers:end -->"),
+           "finetune": ("<!-- zoo-finetune:start -->", "<!-- zoo-finetune:end -->")}
 
 #: What each model is, for the table (architecture only: every figure comes from the results file).
 DESCRIPTIONS: Dict[str, str] = {
@@ -37,6 +39,11 @@ DESCRIPTIONS: Dict[str, str] = {
     "skipsnn": "noise-padded N-MNIST", "asa_snn_static": "ASA gains folded",
     "asa_snn_static_binary": "same, binary bins", "minlatency_cnn": "one time step",
     "minlatency_cnn_binary": "same, binary bin",
+    "nmnist_cnn_ft_loihi": "nmnist_cnn fine-tuned through Loihi's integers",
+    "speck_cnn_ft_speck": "speck_cnn fine-tuned through Speck's integers",
+    "asa_snn_static_ft_loihi": "asa_snn_static fine-tuned through Loihi's integers",
+    "minlatency_cnn_ft_loihi": "minlatency_cnn fine-tuned through Loihi's integers",
+    "minlatency_cnn_binary_ft_loihi": "minlatency_cnn_binary fine-tuned through Loihi's integers",
 }
 #: Models that lose accuracy on their chip target (event counts in long bins, Loihi takes one spike per
 #: bin): the README recommends the cpu target for them and names the variant trained for the chip.
@@ -69,7 +76,8 @@ def evaluate_model(name: str, limit_val: Optional[int] = None) -> Dict[str, Any]
     path = CKPT_DIR / f"{name}.pt"
     obj = torch.load(path, map_location="cpu", weights_only=True)
     extra = obj["extra"]
-    ev = evaluate_checkpoint(str(path), limit_val=limit_val, compiled=True, deploy_target=DEPLOY_TARGETS.get(name))
+    target = DEPLOY_TARGETS.get(name) or extra.get("finetune", {}).get("target")  # a fine-tuned model: its chip
+    ev = evaluate_checkpoint(str(path), limit_val=limit_val, compiled=True, deploy_target=target)
     f, c = ev["float"], ev["compiled_cpu"]
     n = int(f["n"])
     row: Dict[str, Any] = {
@@ -81,6 +89,11 @@ def evaluate_model(name: str, limit_val: Optional[int] = None) -> Dict[str, Any]
         "compiled_cpu": {"accuracy": c["accuracy"], "correct": round(c["accuracy"] * n), "mflops": c["mflops"],
                          "spikes_equal_float64": c["equal_to_torch_float64"]},
     }
+    row["evaluated_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    ft = extra.get("finetune")
+    if ft:
+        row["finetune"] = {"from_model": ft["from_model"], "target": ft["target"], "epochs": int(extra["epochs"]),
+                           "network_sha256": ft["network_sha256"]}
     if "deployed" in ev:
         d = ev["deployed"]
         row["deployed"] = {"target": d["target"], "accuracy": d["accuracy"], "correct": round(d["accuracy"] * d["n"]),
@@ -138,11 +151,17 @@ def deployed_cell(name: str, m: Dict[str, Any]) -> str:
     sim = f"{_target(d['target'])} sim {pct(d['accuracy'])}"
     if name in CHIP_VARIANTS:
         return f"cpu {pct(m['compiled_cpu']['accuracy'])} ({sim}: one spike per bin)"
-    if d["target"] == "speck":
+    if name == "speck_cnn":  # tests/test_speck_zoo_oracle.py: every validation recording against sinabs
         return f"{sim} (= sinabs spike for spike)"
     if name == "skipsnn":
         return f"{sim} (gate exact; predictions equal float on {pct(d['predictions_equal_float'])})"
     return sim
+
+
+def _dates(res: Dict[str, Any]) -> str:
+    """When the rows were evaluated: one date, or the first and the last."""
+    dates = sorted({m.get("evaluated_utc", res["date_utc"]) for m in res["models"].values()})
+    return dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
 
 
 def zoo_table(res: Dict[str, Any]) -> str:
@@ -165,7 +184,34 @@ def zoo_table(res: Dict[str, Any]) -> str:
     rows.append("")
     rows.append(f"Deployed minus float, over the models deployed on their chip target: worst "
                 f"{100 * drops[worst]:+.2f} points (`{worst}`), best {100 * drops[best]:+.2f} points (`{best}`). "
-                f"Evaluated {res['date_utc']} UTC by `scripts/evaluate_zoo.py` into `results/zoo.json`{lim}.")
+                f"Evaluated {_dates(res)} UTC by `scripts/evaluate_zoo.py` into `results/zoo.json`{lim}.")
+    return "\n".join(rows)
+
+
+def finetune_table(res: Dict[str, Any]) -> str:
+    """Return the README's table of fine-tuned models: parent float, parent on the chip (before), fine-tuned on the
+    chip (after), all on the same held-out split and reference simulator, and the training times."""
+    models = res["models"]
+    rows = ["| fine-tuned model | chip | parent float | parent on chip (before) | fine-tuned on chip (after) "
+            "| after minus parent float | fine-tuned float | training time (parent + fine-tuning) |",
+            "|---|---|---|---|---|---|---|---|"]
+    gaps = {}
+    for name in sorted(n for n, m in models.items() if "finetune" in m):
+        m = models[name]
+        p = models[m["finetune"]["from_model"]]
+        d, pd = m["deployed"], p["deployed"]
+        gap = d["accuracy"] - p["float"]["accuracy"]
+        gaps[name] = gap
+        rows.append(f"| `{name}` | {_target(d['target'])} | {pct(p['float']['accuracy'])} "
+                    f"| {pct(pd['accuracy'])} ({pd['correct']}/{pd['n']}) | {pct(d['accuracy'])} ({d['correct']}/{d['n']}) "
+                    f"| {100 * gap:+.2f} points | {pct(m['float']['accuracy'])} "
+                    f"| {p['train_seconds'] / 60:.1f} + {m['train_seconds'] / 60:.1f} min |")
+    if gaps:
+        worst, best = min(gaps, key=gaps.get), max(gaps, key=gaps.get)
+        rows.append("")
+        rows.append(f"Fine-tuned on the chip minus the parent's float accuracy: worst {100 * gaps[worst]:+.2f} points "
+                    f"(`{worst}`), best {100 * gaps[best]:+.2f} points (`{best}`); training times are one CPU thread "
+                    "on the shared build machine.")
     return "\n".join(rows)
 
 
@@ -182,7 +228,7 @@ def papers_text(res: Dict[str, Any]) -> str:
 
 def render_readme(readme: str, res: Dict[str, Any]) -> str:
     """Return README text with every generated block replaced by its rendering from ``res``."""
-    blocks = {"zoo": zoo_table(res), "papers": papers_text(res)}
+    blocks = {"zoo": zoo_table(res), "papers": papers_text(res), "finetune": finetune_table(res)}
     for key, (start, end) in MARKERS.items():
         if start not in readme or end not in readme:
             raise SystemExit(f"README.md lacks the markers {start} ... {end}")
@@ -199,6 +245,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--models", default=None, help="comma-separated subset (needs --out)")
     ap.add_argument("--limit-val", type=int, default=None, help="first N validation samples (needs --out)")
     ap.add_argument("--out", default=None, help=f"results file (default {RESULTS.relative_to(REPO)})")
+    ap.add_argument("--update", action="store_true",
+                    help="with --models: evaluate those (full split) and replace or add their rows of the results "
+                         "file; the other rows keep their evaluation (each row records its own date)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     readme_path = REPO / "README.md"
@@ -211,6 +260,21 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return 1
             return 0
         readme_path.write_text(new)
+        return 0
+    if args.update:
+        if args.models is None or args.limit_val is not None:
+            ap.error("--update takes --models and evaluates the full split")
+        path = Path(args.out) if args.out else RESULTS
+        res = load_results(path)
+        for m in res["models"].values():  # rows written before rows carried their own date
+            m.setdefault("evaluated_utc", res["date_utc"])
+        new_res = evaluate(args.models.split(","), None)
+        res["models"].update(new_res["models"])
+        res["models"] = {k: res["models"][k] for k in sorted(res["models"]) if (CKPT_DIR / f"{k}.pt").is_file()}
+        res.update({k: new_res[k] for k in ("generated_by", "date_utc", "versions", "papers")})
+        path.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
+        if path == RESULTS:
+            readme_path.write_text(render_readme(readme_path.read_text(), res))
         return 0
     partial = args.models is not None or args.limit_val is not None
     if partial and args.out is None:

@@ -31,3 +31,7 @@ train asa_snn --data nmnist-binary --out "$RUNS/asa_snn_binary.pt"
 # one-time-step minimum-latency SNN, and its binary-input form for Loihi
 train minlatency_cnn --out "$CK/minlatency_cnn.pt"
 train minlatency_cnn_binary --out "$CK/minlatency_cnn_binary.pt"
+# fine-tuned through the chip's own integer arithmetic (snnc.models.finetune), from the checkpoints above
+train nmnist_cnn --finetune-for loihi --out "$CK/nmnist_cnn_ft_loihi.pt"
+train speck_cnn --finetune-for speck --out "$CK/speck_cnn_ft_speck.pt"
+train minlatency_cnn --finetune-for loihi --out "$CK/minlatency_cnn_ft_loihi.pt"

@@ -10,10 +10,18 @@ from snnc.models import hooks as _hooks  # noqa: F401  (registers the zoo and th
 from snnc.artifact import Artifact
 from snnc.errors import SnncError
 from snnc.formats.result import Result
-from snnc.runtime.api import Program, compile, load, load_model
+from snnc.runtime.api import Program, compile, diverge, load, load_model
 from snnc.version import __version__
 
-__all__ = ["Artifact", "Program", "Result", "SnncError", "compile", "load", "load_model", "__version__"]
+__all__ = ["Artifact", "Program", "Result", "SnncError", "compile", "diverge", "finetune", "load", "load_model",
+           "__version__"]
+
+
+def finetune(model, target, data=None, **kwargs):  # type: ignore[no-untyped-def]
+    """Fine-tune ``model`` through ``target``'s integer arithmetic; see :func:`snnc.models.finetune.finetune`."""
+    from snnc.models.finetune import finetune as _finetune
+
+    return _finetune(model, target, data, **kwargs)
 
 
 def _single_threaded_torch_in_forked_child() -> None:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from snnc.errors import EXIT_BAD_INPUT, EXIT_OK, InputError, SnncError
+from snnc.targets.base import parse_option
 
 
 class Terminated(KeyboardInterrupt):
@@ -71,16 +72,6 @@ def _shape(text: str) -> List[int]:
         raise argparse.ArgumentTypeError(f"bad shape '{text}', expected e.g. 2,34,34") from None
 
 
-def _option(text: str) -> tuple:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"bad option '{text}', expected KEY=VALUE")
-    k, v = text.split("=", 1)
-    try:
-        return k, json.loads(v)
-    except ValueError:
-        return k, v
-
-
 def _options_help() -> str:
     """Return every target's ``-O`` keys with their help, for ``--help``."""
     from snnc.targets.base import get_target, target_names
@@ -93,6 +84,10 @@ def _options_help() -> str:
             lines += [f"    {k:18s} {v}" for k, v in sorted(tgt.option_help.items())]
         else:
             lines.append(f"  --target {name} takes no -O options")
+    from snnc.runtime.diverge import OPTION_HELP as DIVERGE_OPTIONS
+
+    lines.append("  -O keys of --target loihi and speck, for the divergence report (snnc/runtime/diverge.py):")
+    lines += [f"    {k:18s} {v}" for k, v in sorted(DIVERGE_OPTIONS.items())]
     return "\n".join(lines)
 
 
@@ -145,7 +140,7 @@ def compile_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="only check the rules; write no artifact")
     p.add_argument("--report", help="write the compile report (JSON) here")
     p.add_argument("--dump-ir", metavar="DIR", help="write the graph after each pass into DIR")
-    p.add_argument("-O", "--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
+    p.add_argument("-O", "--option", action="append", type=parse_option, default=[], metavar="KEY=VALUE",
                    help="target-specific option (repeatable; keys below)")
     p.add_argument("--chip", help="chip variant (= -O chip=NAME): Speck speck2e, speck2f (default), dynapcnn; "
                                   "Xylo audio2 (default), imu")
@@ -193,6 +188,9 @@ def _compile(args: argparse.Namespace) -> int:
     tb = art.manifest.get("time_base", {})
     if not args.quiet:
         _print_summary(art.report, sys.stdout)
+    div = art.report.get("divergence")
+    if div:
+        print(div["text"] + (f"\nwrote {div['plot']}" if div.get("plot") else ""))
     if args.check:
         print(f"ok: {args.model} fits target '{args.target}' (dt {tb.get('dt_s'):g} s from {tb.get('dt_source')})")
         return EXIT_OK

@@ -80,6 +80,17 @@ def heaviside(x: "torch.Tensor") -> "torch.Tensor":
     return (x > 0).to(x.dtype)
 
 
+def surrogate_derivative(fn: Any, x: "torch.Tensor") -> "torch.Tensor":
+    """Return ``d fn(x) / dx`` elementwise: the surrogate gradient of an elementwise spike function ``fn``."""
+    import torch
+
+    with torch.enable_grad():
+        xx = x.detach().requires_grad_(True)
+        y = fn(xx)
+        (g,) = torch.autograd.grad(y.sum(), xx, allow_unused=True)
+    return torch.zeros_like(x) if g is None else g
+
+
 class TorchNeuron:
     """A :class:`DiscreteNeuron` as torch tensors shaped to broadcast over (batch, *shape)."""
 

@@ -200,7 +200,9 @@ def assert_runs_like_reference(got: NetxResult, net: LoihiNetwork, x: np.ndarray
 # ------------------------------------------------------------------ the zoo's .net files in netx
 #: Zoo models whose Loihi artifact carries a .net file, the real input each runs on, and its step cap.
 ZOO_NETX = ["asa_snn_static", "asa_snn_static_binary", "asa_snn_vanilla", "fsdd_mlp", "nmnist_cnn", "nmnist_mlp",
-            "skipsnn_plain", "speck_cnn"]
+            "skipsnn_plain", "speck_cnn",
+            # fine-tuned variants (snnc.models.finetune): their parents' architectures
+            "nmnist_cnn_ft_loihi", "speck_cnn_ft_speck"]
 MAX_STEPS = 25
 
 

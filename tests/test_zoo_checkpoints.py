@@ -20,7 +20,9 @@ from snnc.models.train import _sequence_runner, load_data
 CKPT_DIR = Path(__file__).resolve().parents[1] / "snnc" / "models" / "checkpoints"
 #: The shipped checkpoints.
 SHIPPED = ["asa_snn_static", "asa_snn_static_binary", "fsdd_mlp", "fsdd_xylo", "minlatency_cnn", "minlatency_cnn_binary",
-           "nmnist_cnn", "nmnist_mlp", "skipsnn", "speck_cnn"]
+           "nmnist_cnn", "nmnist_mlp", "skipsnn", "speck_cnn",
+           # fine-tuned through a chip's integers (snnc.models.finetune; tests/test_finetune.py checks their integers)
+           "minlatency_cnn_ft_loihi", "nmnist_cnn_ft_loihi", "speck_cnn_ft_speck"]
 needs_data = pytest.mark.skipif(not (nmnist_small_dir() / "labels.txt").is_file(),
                                 reason=f"real N-MNIST-small data not found at {nmnist_small_dir()} (set SNNC_DATA)")
 

@@ -45,7 +45,7 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -303,8 +303,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads per process (default 1: on a shared 2-core machine 2 threads ran 10x slower)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--finetune-for", choices=("loihi", "speck"), default=None,
+                   help="fine-tune through this chip's integer arithmetic (snnc.models.finetune), starting from "
+                        "--init (default: the shipped checkpoint of MODEL); writes MODEL_ft_TARGET")
+    p.add_argument("-O", "--option", action="append", type=_target_option, default=[], metavar="KEY=VALUE",
+                   help="with --finetune-for: a target option, as snn-compile -O (e.g. spike_mode=single)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def _target_option(text: str) -> Tuple[str, Any]:
+    from snnc.targets.base import parse_option
+
+    return parse_option(text)
 
 
 def _resolve(args: argparse.Namespace) -> Dict[str, Any]:
@@ -500,6 +511,31 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     return metrics
 
 
+#: What ``snn-train MODEL --finetune-for TARGET`` runs: :func:`snnc.models.finetune.train_from_args`, set when the
+#: zoo loads its plugins (fine-tuning is one; it uses this module's loss and evaluation, so this module does not
+#: import it).
+finetune_runner: Optional[Callable[[argparse.Namespace], Dict[str, Any]]] = None
+
+
+def _finetune(args: argparse.Namespace) -> Dict[str, Any]:
+    import snnc.models.train as this  # not this file's globals: under ``python -m`` they are __main__'s
+    from snnc.models.zoo import names
+
+    names()  # loads the zoo's plugins: snnc.models.finetune sets finetune_runner
+    if this.finetune_runner is None:
+        raise SnncError("fine-tuning is not available (snnc.models.finetune was not loaded by the zoo)")
+    return this.finetune_runner(args)
+
+
+def _is_finetune_variant(name: str) -> bool:
+    from snnc.models.zoo import recipe
+
+    try:
+        return bool(recipe(name).get("finetune"))
+    except SnncError:
+        return False
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Console entry point of ``snn-train``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -507,7 +543,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.argv = argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        metrics = train(args)
+        if args.finetune_for or _is_finetune_variant(args.model):
+            metrics = _finetune(args)
+        else:
+            metrics = train(args)
     except SnncError as e:
         print(f"snn-train: error: {e.format()}", file=sys.stderr)
         return e.exit_code

@@ -43,7 +43,8 @@ from snnc.models.neurons import IF, LIF
 _ZOO: Dict[str, Callable[..., nn.Module]] = {}
 _RECIPES: Dict[str, Dict[str, Any]] = {}
 #: Modules that register further zoo models when imported.
-_PLUGIN_MODULES = ("snnc.models.skipsnn", "snnc.models.asa", "snnc.models.minlatency", "snnc.models.xylo_models")
+_PLUGIN_MODULES = ("snnc.models.skipsnn", "snnc.models.asa", "snnc.models.minlatency", "snnc.models.xylo_models",
+                   "snnc.models.finetune")
 _loaded = False
 
 #: Defaults of a training recipe (see :func:`recipe`).

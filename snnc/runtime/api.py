@@ -114,11 +114,17 @@ def compile(model: Any, target: str = "cpu", dt_s: Optional[float] = None, metho
     time bins event input is cut into (default: the model's training bins, else ``dt_s``).
     ``model_name`` (a zoo name) or ``factory`` ("module:function") give the architecture of a
     plain ``state_dict`` file. ``options`` are the target's ``-O`` options; unknown ones are refused.
+    ``diverge=DATA`` (with ``diverge_samples``, ``diverge_plot``) adds the divergence report of
+    :mod:`snnc.runtime.diverge` (float model against the program, per layer, with causes) to the report.
     """
     from snnc.compiler.frontends.conventions import adapt, detect_convention, lookup
+    from snnc.runtime.diverge import OPTION_HELP as DIVERGE_OPTIONS
     from snnc.runtime.loading import open_model
 
     tgt = get_target(target)
+    diverge_opts = {k: options.pop(k) for k in list(options) if k in DIVERGE_OPTIONS}
+    if diverge_opts and "diverge" not in diverge_opts:
+        raise InputError(f"{sorted(diverge_opts)} need -O diverge=DATA", hint="e.g. -O diverge=nmnist")
     tgt.check_options(options)
     loaded = open_model(model, input_shape, model_name=model_name, factory=factory)
     graph, info = loaded.graph, loaded.info
@@ -176,7 +182,12 @@ def compile(model: Any, target: str = "cpu", dt_s: Optional[float] = None, metho
         "output_shape": list(passed.shapes[outs[0]]),
         "report": report,
     }
-    return Artifact(manifest, lowered.payload)
+    art = Artifact(manifest, lowered.payload)
+    if diverge_opts:  # -O diverge=DATA: the float model against this program (snnc.runtime.diverge)
+        from snnc.runtime.diverge import at_compile
+
+        report["divergence"] = at_compile(graph, info.dt_s, Program(art), diverge_opts)
+    return art
 
 
 def _validate(tgt: Target, passed: Graph, lowered: Lowered, options: CompileOptions) -> None:
@@ -291,3 +302,20 @@ class Program:
 def load(path: str) -> Program:
     """Load and verify an artifact file, returning a runnable :class:`Program`."""
     return Program(Artifact.load(path))
+
+
+def diverge(model: Any, artifact: Any, inputs: Any, labels: Optional[Sequence[int]] = None, **kwargs: Any) -> Any:
+    """Report where and why ``artifact`` (an Artifact, Program or artifact path; Loihi or Speck) departs from the
+    float ``model`` on ``inputs``: a :class:`~snnc.runtime.diverge.DivergenceReport` (arguments: its ``diverge``)."""
+    from snnc.runtime.diverge import diverge as _diverge
+
+    if isinstance(artifact, (str, os.PathLike)):
+        prog = load(os.fspath(artifact))
+    elif isinstance(artifact, Artifact):
+        prog = Program(artifact)
+    elif isinstance(artifact, Program):
+        prog = artifact
+    else:
+        raise InputError(f"cannot read a program from a {type(artifact).__name__}",
+                         hint="give an Artifact, a Program or an artifact path")
+    return _diverge(model, prog, inputs, labels, **kwargs)

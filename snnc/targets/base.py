@@ -14,7 +14,7 @@ import logging
 import pkgutil
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Dict, List, Mapping, Sequence, Tuple, Type
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
@@ -47,6 +47,36 @@ class Lowered:
 
     payload: Dict[str, bytes]
     report: Dict[str, Any]
+
+
+@dataclass
+class LayerRuns:
+    """One chip layer on every rung of a divergence ladder (:meth:`Target.divergence_runs`).
+
+    ``rungs``: the layer's output per rung, (batch, float-model steps, neurons), already shifted by
+    ``lag_steps`` where the rung has chip timing; ``binary``: compare as spike / no spike;
+    ``kind``: ``"spiking"`` or ``"readout"`` (compared by predictions); ``sources``: upstream layer names.
+    """
+
+    name: str
+    kind: str
+    lag_steps: int
+    shape: Tuple[int, ...]
+    rungs: List[np.ndarray]
+    sources: List[str]
+    binary: bool = True
+
+
+@dataclass
+class DivergenceRuns:
+    """A target's side of the divergence report (:mod:`snnc.runtime.diverge`): the ladder's rung names (first the
+    float twin, ``"float_model"``; last the chip, checked equal to the reference simulator), every layer's outputs
+    on every rung, the chip's output (batch, steps, classes) for its predictions, and notes."""
+
+    keys: List[str]
+    layers: List[LayerRuns]
+    chip_output: Optional[np.ndarray]  # None: the output layer is not compared
+    notes: List[str] = field(default_factory=list)
 
 
 class Target(ABC):
@@ -143,6 +173,35 @@ class Target(ABC):
                     inputs: np.ndarray, record: bool) -> Result:
         """Run on a non-simulator backend listed in :attr:`backends` (targets that have one override this)."""
         raise BackendUnavailableError(f"target '{self.name}' does not implement backend '{backend}'")
+
+    def torch_lowering(self, graph: Graph, dt_s: float, method: str, options: Mapping[str, Any], device: Any
+                       ) -> Tuple[Any, Any]:
+        """Return ``(lowering result, torch engine)``: the (passed) graph lowered as :meth:`lower` does, and an
+        engine running its integers batched and differentiably in torch (fine-tuning, :mod:`snnc.models.finetune`);
+        raise :class:`RuleViolationError` with every rule it breaks."""
+        raise UnsupportedError(f"fine-tuning through '{self.name}' is not implemented",
+                               hint="targets with a torch engine: loihi, speck")
+
+    def divergence_runs(self, graph: Graph, payload: Mapping[str, bytes], manifest: Mapping[str, Any],
+                        x: np.ndarray, dt_model_s: float, device: Any = None) -> DivergenceRuns:
+        """Return the ladder from the float twin to the chip (:class:`DivergenceRuns`) of the program
+        ``payload``/``manifest`` compiled from the (unpassed) ``graph``, on event counts ``x`` (batch, T, ...)
+        at the model's own step ``dt_model_s`` (:mod:`snnc.runtime.diverge`)."""
+        raise UnsupportedError(f"the divergence report covers loihi and speck, not '{self.name}'")
+
+
+def parse_option(text: str) -> Tuple[str, Any]:
+    """Return ``(key, value)`` of a ``-O KEY=VALUE`` option: the value read as JSON when it is JSON, else the text."""
+    import argparse
+    import json
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"bad option '{text}', expected KEY=VALUE")
+    k, v = text.split("=", 1)
+    try:
+        return k, json.loads(v)
+    except ValueError:
+        return k, v
 
 
 def check_binary_input(inputs: np.ndarray, target: str) -> None:

@@ -148,8 +148,8 @@ def run_general(sim: Any, x: np.ndarray, record_states: bool = False) -> SimResu
                 _run_loop(sim, views, group, spikes_tm, outs_tm, states, b, t_steps, record_states)
                 continue
             # With no input and no bias the neurons stay at u = v = 0 and silent until step k.
-            if k == t_steps:
-                s, u, v = run_lif(act, ly, record_states or ly.readout, amax, None, sim.threads)
+            if k == t_steps:  # the bias never starts in this run (None would make run_lif add it)
+                s, u, v = run_lif(act, ly, record_states or ly.readout, amax, np.zeros(ly.num_neurons), sim.threads)
             else:
                 s, u, v = run_lif(act[k:], ly, record_states or ly.readout, amax, pl.bias, sim.threads)
             del act

@@ -81,6 +81,9 @@ class LoweringResult:
     #: For a readout output layer: ``v_float = v_int / readout_scale``; else None.
     readout_scale: Optional[float] = None
     warnings: List[str] = field(default_factory=list)
+    #: Per Loihi layer name: its float twin (unrounded weights per synapse, bias, decays, scales; see
+    #: :class:`~snnc.targets.loihi.quantize.QuantizedLayer`), what the divergence report and fine-tuning use.
+    float_twin: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
 
 def _per_channel(a: Any, shape: Tuple[int, ...], name: str, what: str) -> np.ndarray:
@@ -303,6 +306,7 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[
 
     layers: List[LoihiLayer] = []
     reports: Dict[str, QuantReport] = {}
+    twins: Dict[str, Dict[str, Any]] = {}
     readout_scale: Optional[float] = None
     warnings: List[str] = []
     for kind, name in slots:
@@ -328,6 +332,7 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[
                                "starts: a host-side write of the bias register after that many steps")
         layers.append(ly)
         reports[name] = q.report
+        twins[name] = q.twin
         if is_readout:
             readout_scale = float(q.report.scale)
     if violations or not layers:
@@ -358,7 +363,7 @@ def lower_graph(graph: Graph, dt_s: float, method: str, extra: Optional[Mapping[
                      f"(scale {readout_scale:.6g})")
     notes += rules.fan_warnings(net)
     return LoweringResult(None if violations else net, violations, reports, index[("layer", out_layer)], latency,
-                          notes, lags, timing_ok, readout_scale, warnings)
+                          notes, lags, timing_ok, readout_scale, warnings, twins)
 
 
 def _dedupe(vs: List[Violation]) -> List[Violation]:
@@ -388,7 +393,9 @@ def _quantize(name: str, neuron: Optional[Node], syns: List[_Syn], out_shape: Tu
             bias = s.bias.copy() if bias is None else bias + s.bias
     q = quantize_layer(name, np.concatenate(mats, axis=1), bias=bias, conv=conv, min_weight_bits=min_bits,
                        readout=readout, **coef)
-    pieces = np.split(q.weights, np.cumsum([m.shape[1] for m in mats])[:-1], axis=1)
+    cuts = np.cumsum([m.shape[1] for m in mats])[:-1]
+    pieces = np.split(q.weights, cuts, axis=1)
+    q.twin["weights"] = [w.reshape(s.weight.shape) for s, w in zip(syns, np.split(q.twin["weights"], cuts, axis=1))]
     bias_mant = _bias(q.bias_mant, out_shape)
     built: List[LoihiSynapse] = []
     for s, w, src, ss in zip(syns, pieces, sources, src_shapes):

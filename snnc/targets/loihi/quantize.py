@@ -87,6 +87,11 @@ class QuantizedLayer:
     bias_mant: np.ndarray
     bias_exp: int
     report: QuantReport
+    #: The float twin (what the integers round): unrounded, unclipped weight mantissas ``wf`` (same shape as
+    #: ``weights``), bias per output in v units (``bias_mant << bias_exp`` rounds it), the float decays
+    #: ``a_i`` (0 without a current stage) and ``a_v``, u units per unit of float synaptic input
+    #: (``act_scale``, per output) and v units per float v (``v_scale``, per output).
+    twin: Dict[str, Any] = field(default_factory=dict)
 
 
 def decay_to_int(a: Any, name: str, node: str) -> int:
@@ -233,5 +238,7 @@ def quantize_layer(name: str, weight: np.ndarray, *, a_v: Any, g_v: Any, c_v: An
         rep.notes.append("v may saturate at +-(2**23 - 1) in the worst case (Lava clips v)")
     if readout_note:
         rep.notes.append(readout_note)
+    twin = {"weights": wf, "bias": np.asarray(bias_int, dtype=np.float64), "a_i": ai, "a_v": a_v0,
+            "act_scale": k * gain, "v_scale": k / th}
     return QuantizedLayer(weights=wq, weight_exp=e, sign_mode=sign_mode if wq.any() else "excitatory", du=du,
-                          dv=dv, vth_mant=vth_mant, bias_mant=bm, bias_exp=bexp, report=rep)
+                          dv=dv, vth_mant=vth_mant, bias_mant=bm, bias_exp=bexp, report=rep, twin=twin)

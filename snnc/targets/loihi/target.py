@@ -152,6 +152,26 @@ class LoihiTarget(Target):
         net, run = network_from_payload(payload)
         return loihi_to_nir(net, run, float(manifest["options"]["dt_s"]))
 
+    def torch_lowering(self, graph: Graph, dt_s: float, method: str, options: Mapping[str, Any], device: Any
+                       ) -> Tuple[Any, Any]:
+        """Return the lowering of the (passed) graph and a :class:`~snnc.targets.loihi.torch_engine.TorchLoihi`
+        running its integers (fine-tuning)."""
+        from snnc.targets.loihi.torch_engine import TorchLoihi
+
+        res = lower_graph(graph, dt_s, method, dict(options))
+        if res.network is None:
+            raise RuleViolationError(res.violations, target=self.name)
+        return res, TorchLoihi(res.network, device=device)
+
+    def divergence_runs(self, graph: Graph, payload: Mapping[str, bytes], manifest: Mapping[str, Any],
+                        x: np.ndarray, dt_model_s: float, device: Any = None) -> Any:
+        """Return the ladder from the float twin to the chip (:mod:`snnc.targets.loihi.diverge`)."""
+        from snnc.compiler.pipeline import run_pipeline
+        from snnc.targets.loihi.diverge import divergence_runs
+
+        net, run = network_from_payload(payload)
+        return divergence_runs(run_pipeline(graph, self.passes()), net, run, manifest, x, dt_model_s, device)
+
     def simulate(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
                  record: bool = False) -> Result:
         """Run the bit-exact reference simulator on binary spikes (batch, T, *input_shape)."""

@@ -87,6 +87,9 @@ class LoweringResult:
     output_layer: str = ""
     output_shape: tuple[int, ...] = ()
     spike_mode: str = "single"
+    #: Per layer name: its float twin, what the integers round (weights and biases times the scale,
+    #: the threshold and lower bound times the scale, and the scale itself).
+    float_twin: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -309,6 +312,7 @@ def lower_graph(graph: Graph, dt_s: float, extra: Mapping[str, Any]) -> Lowering
 
     # ---- quantise, build the network
     reports: dict[str, QuantReport] = {}
+    twins: dict[str, dict[str, Any]] = {}
     layers: list[SpeckLayer] = []
     entry: list[int] = []
     entry_pool: set[tuple[int, int]] = set()
@@ -336,6 +340,9 @@ def lower_graph(graph: Graph, dt_s: float, extra: Mapping[str, Any]) -> Lowering
                                         exc.hint or ""))
             continue
         reports[n] = q.report
+        twins[n] = {"weights": w * q.scale, "biases": b * q.scale, "threshold": p.v_threshold * q.scale,
+                    "v_low": None if p.v_low is None else p.v_low * q.scale, "scale": q.scale,
+                    "act_scale": q.scale * p.gain}
         in_lyr = p.in_shape
         layers.append(SpeckLayer(name=n, weights=q.weights, biases=q.biases,
                                  threshold_high=q.threshold_high, threshold_low=q.threshold_low,
@@ -371,7 +378,7 @@ def lower_graph(graph: Graph, dt_s: float, extra: Mapping[str, Any]) -> Lowering
     notes.append(f"simulator spike mode '{opts.spike_mode}'")
     return LoweringResult(None if violations else net, violations, reports, notes,
                           output_layer=out_preds[0], output_shape=tuple(graph.shapes[out_name]),
-                          spike_mode=opts.spike_mode)
+                          spike_mode=opts.spike_mode, float_twin=twins)
 
 
 def _spread_for_readout(layers: list[SpeckLayer], idx: int) -> Readout:

@@ -118,6 +118,26 @@ class SpeckTarget(Target):
         net, run = self._load(payload)
         return speck_to_nir(net, run, float(manifest["options"]["dt_s"]))
 
+    def torch_lowering(self, graph: Graph, dt_s: float, method: str, options: Mapping[str, Any], device: Any
+                       ) -> tuple[Any, Any]:
+        """Return the lowering of the (passed) graph and a :class:`~snnc.targets.speck.torch_engine.TorchSpeck`
+        running its integers (fine-tuning; ``method`` does not apply: IAF neurons)."""
+        from snnc.targets.speck.torch_engine import TorchSpeck
+
+        res = lower_graph(graph, dt_s, dict(options))
+        if res.network is None:
+            raise RuleViolationError(res.violations, target=self.name)
+        return res, TorchSpeck(res.network, res.spike_mode, device=device)
+
+    def divergence_runs(self, graph: Graph, payload: Mapping[str, bytes], manifest: Mapping[str, Any],
+                        x: np.ndarray, dt_model_s: float, device: Any = None) -> Any:
+        """Return the ladder from the float twin to the chip (:mod:`snnc.targets.speck.diverge`)."""
+        from snnc.compiler.pipeline import run_pipeline
+        from snnc.targets.speck.diverge import divergence_runs
+
+        net, run = self._load(payload)
+        return divergence_runs(run_pipeline(graph, self.passes()), net, run, manifest, x, dt_model_s, device)
+
     @staticmethod
     def _load(payload: Mapping[str, bytes]) -> tuple[Any, dict]:
         from snnc.targets.speck.network import network_from_config
