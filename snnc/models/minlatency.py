@@ -29,10 +29,12 @@ No code or full text of the paper was available; what follows is our reading of 
   potential.
 
 Architecture (ours): 2x34x34 -> MRConv 2->16 stride 2 -> IF (16x17x17) -> MRConv 16->32
-stride 2 -> IF (32x9x9) -> Linear 2592->10 -> LI. Measured: 93.97 % on the 199 held-out
-recordings at one time step, 0.168 MFLOPs (0.123 M ACs + 0.044 M MACs on the count input),
-NASFR 0.16; the compiled cpu program gives the same outputs. Training takes about 15 s.
-Reproduce the shipped checkpoint::
+stride 2 -> IF (32x9x9) -> Linear 2592->10 -> LI; the compiled cpu program gives the same outputs.
+The claim (it beats a plain SNN of its size at T = 1) is tested against :func:`minlatency_plain`
+(same channels, strides and readout; a 3x3 or 5x5 conv, LIF, no projection) at T = 1, 2, 4, 8
+and against the two ablations (``partition=False``, ``projection=False``): README.md ("The
+papers' claims on our data", ``results/claims/minlatency.json``, ``scripts/paper_claims.py``).
+Reproduce the shipped checkpoints (``scripts/train_zoo.sh``; about 15 s each at T = 1)::
 
     snn-train minlatency_cnn --out snnc/models/checkpoints/minlatency_cnn.pt
 """
