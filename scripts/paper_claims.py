@@ -53,9 +53,11 @@ CLAIMS: Dict[str, Dict[str, Any]] = {
         "paper": "SkipSNN 94.47 % at 0.75 MFLOPs vs plain SNN 88.92 % at 1.15 MFLOPs (0.65x, +5.5 points), "
                  "full N-MNIST, hidden 800",
         "rows": [
-            {"key": "skipsnn", "ckpt": "skipsnn.pt", "label": "SkipSNN (2312-800-10, gate)", "loihi": True},
-            {"key": "skipsnn_plain", "ckpt": "skipsnn.pt", "override": {"gate": False, "stage": 1},
+            {"key": "skipsnn", "ckpt": "claims/skipsnn.pt", "label": "SkipSNN (2312-800-10, gate)", "loihi": True},
+            {"key": "skipsnn_plain", "ckpt": "claims/skipsnn.pt", "override": {"gate": False, "stage": 1},
              "label": "plain SNN: the same trained net, gate removed", "loihi": True},
+            {"key": "clean_signal", "ckpt": "claims/skipsnn_plain_clean50.pt",
+             "label": "bound: plain SNN on the 50-step signal alone (no noise)", "loihi": False},
         ],
     },
     "asa": {
@@ -65,9 +67,11 @@ CLAIMS: Dict[str, Dict[str, Any]] = {
             {"key": "asa_snn", "ckpt": "claims/asa_snn.pt", "label": "ASA-1 (dynamic attention)", "loihi": False},
             {"key": "asa_snn_vanilla", "ckpt": "claims/asa_snn_vanilla.pt", "label": "vanilla (same layers)",
              "loihi": False},
-            {"key": "asa_snn_static", "ckpt": "asa_snn_static.pt", "label": "ASA-1 folded (static gains)",
+            {"key": "asa_snn_gain2", "ckpt": "claims/asa_snn_gain2.pt", "label": "ablation: ASA-1, init gain 2",
              "loihi": False},
-            {"key": "asa_snn_static_binary", "ckpt": "asa_snn_static_binary.pt",
+            {"key": "asa_snn_static", "ckpt": "claims/asa_snn_static.pt", "label": "ASA-1 folded (static gains)",
+             "loihi": False},
+            {"key": "asa_snn_static_binary", "ckpt": "claims/asa_snn_static_binary.pt",
              "label": "ASA-1 folded, binary bins", "loihi": True},
             {"key": "asa_snn_vanilla_binary", "ckpt": "claims/asa_snn_vanilla_binary.pt",
              "label": "vanilla, binary bins", "loihi": True},
@@ -221,14 +225,37 @@ def row_facts(path: Path) -> Dict[str, Any]:
     return {"model": obj["model"], "kwargs": obj["kwargs"], "seed": e.get("seed"), "epochs": e.get("epochs"),
             "train_seconds": e.get("train_seconds"), "command": e.get("command"), "dt_s": e["dt_s"],
             "n_steps": e["n_steps"], "data": e["data"]["data"], "n_train": e["data"].get("n_train"),
-            "stage": e.get("stage"), "init_train_seconds": e.get("init_train_seconds")}
+            "stage": e.get("stage"), "init_train_seconds": e.get("init_train_seconds"),
+            "init_command": e.get("init_command"), "curve": curve(e.get("history", [])),
+            "init_curve": curve(e.get("init_history", []))}
 
 
-def evaluate_claim(name: str, limit_val: Optional[int] = None) -> Dict[str, Any]:
-    """Evaluate every row of claim ``name``; return the results dict (also the verdict)."""
+#: Per-epoch figures of a training history kept as the row's training curve (held-out split).
+CURVE_KEYS = ("val_accuracy", "train_accuracy", "val_nasfr", "val_awake_ratio", "val_mflops")
+
+
+def curve(history: List[Dict[str, Any]]) -> Dict[str, List[float]]:
+    """Return the training curve of a checkpoint's history: per epoch, each of ``CURVE_KEYS`` it recorded."""
+    return {k: [float(h[k]) for h in history] for k in CURVE_KEYS if history and all(k in h for h in history)}
+
+
+def evaluate_claim(name: str, limit_val: Optional[int] = None, only: Optional[List[str]] = None) -> Dict[str, Any]:
+    """Evaluate every row of claim ``name`` (with ``only``: those rows, the others kept from the results
+    file, which must have the same ``limit_val``); return the results dict (also the verdict)."""
     spec = CLAIMS[name]
+    old: Dict[str, Any] = {}
+    if only:
+        f = RESULTS / f"{name}.json"
+        prev = json.loads(f.read_text()) if f.is_file() else {"rows": {}, "limit_val": limit_val}
+        if prev["limit_val"] != limit_val:
+            raise SystemExit(f"{f} was evaluated with --limit-val {prev['limit_val']}, not {limit_val}")
+        old = prev["rows"]
     rows: Dict[str, Any] = {}
     for row in spec["rows"]:
+        if only and row["key"] not in only:
+            if row["key"] in old:
+                rows[row["key"]] = old[row["key"]]
+            continue
         path = ckpt_path(row)
         if not path.is_file():
             logging.warning("%s: missing checkpoint %s (train it: scripts/train_zoo.sh)", name, path)
@@ -271,6 +298,7 @@ def verdict(name: str, rows: Dict[str, Any]) -> Dict[str, Any]:
         v["held"] = bool(v.get("float", {}).get("held") and v.get("loihi", {}).get("held") and v["float_at_least_90"])
     elif name == "asa" and {"asa_snn", "asa_snn_vanilla"} <= set(rows):
         for a_key, b_key, where, tag in (("asa_snn", "asa_snn_vanilla", "float", "dynamic_float"),
+                                         ("asa_snn_gain2", "asa_snn_vanilla", "float", "gain2_float"),
                                          ("asa_snn_static", "asa_snn_vanilla", "float", "folded_float"),
                                          ("asa_snn_binary", "asa_snn_vanilla_binary", "float", "binary_dynamic_float"),
                                          ("asa_snn_static_binary", "asa_snn_vanilla_binary", "loihi", "folded_loihi")):
@@ -384,7 +412,52 @@ def render(name: str, res: Dict[str, Any]) -> str:
             f"| {lo['chip_steps'] if lo else '—'} | {train} |")
     n = next(iter(res["rows"].values()))["float"]["n"] if res["rows"] else 0
     lines += ["", f"Held-out recordings: {n} (N-MNIST-small, 20 % split, seed 0). " + verdict_text(name, res["verdict"])]
+    ev = evidence_text(name, res)
+    if ev:
+        lines += ["", ev]
+    curves = render_curves(res)
+    if curves:
+        lines += ["", "Training curves (the held-out split after each epoch, as the checkpoints recorded them):", "",
+                  curves]
     return "\n".join(lines)
+
+
+def _series(xs: List[float], scale: float = 100.0, fmt: str = "{:.1f}", most: int = 12) -> str:
+    """Return a per-epoch series as 'a, b, ... (epochs i, j, ...)' with at most ``most`` evenly spaced epochs."""
+    n = len(xs)
+    idx = list(range(n)) if n <= most else sorted({round(i * (n - 1) / (most - 1)) for i in range(most)})
+    vals = ", ".join(fmt.format(scale * xs[i]) for i in idx)
+    return vals if n <= most else f"{vals} (epochs {', '.join(str(i + 1) for i in idx)})"
+
+
+def render_curves(res: Dict[str, Any]) -> str:
+    """Return the training-curve table of a claim: held-out accuracy (and NASFR, awake fraction) per epoch,
+    from the histories the checkpoints recorded while training."""
+    lines = ["| model | training | held-out accuracy per epoch (%) | best / last | NASFR per epoch | "
+             "awake per epoch (%) |", "|---|---|---|---|---|---|"]
+    seen = set()
+    for key, r in res["rows"].items():
+        stages = []
+        if r.get("override", {}).get("stage") == 1 and r.get("init_curve"):
+            stages.append(("stage 1 (gate open)", r["init_curve"]))  # the plain net is stage 1's network
+        else:
+            if r.get("init_curve"):
+                stages.append(("stage 1", r["init_curve"]))
+            if r.get("curve"):
+                stages.append((f"stage {r['stage']}" if r.get("stage") else "", r["curve"]))
+        for tag, c in stages:
+            ident = (r["ckpt"], tag)
+            if ident in seen or "val_accuracy" not in c:
+                continue
+            seen.add(ident)
+            va = c["val_accuracy"]
+            best = max(range(len(va)), key=lambda i: va[i])
+            lines.append(
+                f"| {r['label']} | {tag + ', ' if tag else ''}{len(va)} ep. | {_series(va)} "
+                f"| {100 * va[best]:.1f} (ep. {best + 1}) / {100 * va[-1]:.1f} "
+                f"| {_series(c['val_nasfr'], 1.0, '{:.4f}', 6) if 'val_nasfr' in c else '—'} "
+                f"| {_series(c['val_awake_ratio'], most=6) if 'val_awake_ratio' in c else '—'} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def _held(ok: Optional[bool]) -> str:
@@ -408,7 +481,8 @@ def verdict_text(name: str, v: Dict[str, Any]) -> str:
                 f"and >= 90 % float): {'; '.join(parts)}{extra}; >= 90 % float: "
                 f"{'yes' if v.get('float_at_least_90') else 'no'}. The claim {_held(v.get('held'))} here.")
     if name == "asa":
-        names = {"dynamic_float": "ASA-1 vs vanilla (float)", "folded_float": "folded ASA-1 vs vanilla (float)",
+        names = {"dynamic_float": "ASA-1 vs vanilla (float)", "gain2_float": "ASA-1 at init gain 2 vs vanilla (float)",
+                 "folded_float": "folded ASA-1 vs vanilla (float)",
                  "binary_dynamic_float": "ASA-1 vs vanilla on binary bins (float)",
                  "folded_loihi": "folded ASA-1 vs vanilla on the Loihi simulator (binary bins)"}
         parts = [f"{names[k]}: NASFR x{v[k]['nasfr_ratio']:.2f}, accuracy {v[k]['accuracy_change_points']:+.2f} points"
@@ -424,6 +498,50 @@ def verdict_text(name: str, v: Dict[str, Any]) -> str:
         return (f"Test (beats the plain same-size CNN at T = 1): min-latency minus "
                 f"{', '.join(parts)} points (float){lo}. The claim {_held(v.get('held'))} here.")
     return ""
+
+
+def evidence_text(name: str, res: Dict[str, Any]) -> str:
+    """Return the generated evidence for a claim's verdict: bounds, ablations and curves in numbers."""
+    rows = res["rows"]
+    acc = lambda k: rows[k]["float"]["accuracy"] if k in rows else None  # noqa: E731
+    out = []
+    if name == "skipsnn" and "skipsnn" in rows:
+        r = rows["skipsnn"]
+        out.append(f"SkipSNN reaches {_pct(acc('skipsnn'))} float (paper 94.47 %)")
+        if "clean_signal" in rows:
+            out.append(f"the same plain net trained and tested on the 50-step signal alone, without the noise, "
+                       f"reaches {_pct(acc('clean_signal'))}: the bound of this data and training budget")
+        c = r.get("init_curve", {}).get("val_accuracy")
+        if c and len(c) >= 4:
+            out.append(f"stage 1 (the main net, {len(c)} epochs, {(r.get('init_train_seconds') or 0) / 60:.0f} min) "
+                       f"ended at {100 * c[-1]:.1f} % having gained {100 * (c[-1] - c[-4]):+.1f} points over its "
+                       f"last 3 epochs (still rising when training stopped)"
+                       if c[-1] > c[-4] else
+                       f"stage 1 ({len(c)} epochs) ended at {100 * c[-1]:.1f} %, flat over its last 3 epochs")
+        aw = r.get("curve", {}).get("val_awake_ratio")
+        if aw:
+            out.append(f"stage 2's awake fraction went {100 * aw[0]:.1f} % -> {100 * aw[-1]:.1f} % over "
+                       f"{len(aw)} annealed epochs")
+    if name == "asa" and {"asa_snn", "asa_snn_vanilla"} <= set(rows):
+        a = rows["asa_snn"].get("curve", {}).get("val_nasfr")
+        b = rows["asa_snn_vanilla"].get("curve", {}).get("val_nasfr")
+        if a and b and len(a) == len(b):
+            ratios = [x / y for x, y in zip(a, b)]
+            trend = (": the attention raised firing from the first epoch on and training did not bring it down"
+                     if min(ratios) > 1 else "")
+            out.append(f"over the {len(a)} training epochs (same seed, data and recipe) ASA-1's NASFR was "
+                       f"{min(ratios):.2f}x to {max(ratios):.2f}x the vanilla network's{trend}")
+        g = rows.get("asa_snn_gain2", {}).get("float")
+        if g:
+            out.append(f"a smaller initial attention gain (2) gave NASFR {g['nasfr']:.4f} at {_pct(g['accuracy'])} "
+                       f"(vanilla {rows['asa_snn_vanilla']['float']['nasfr']:.4f} at {_pct(acc('asa_snn_vanilla'))})")
+    if name == "minlatency" and "minlatency_cnn" in rows:
+        plain = {k: acc(k) for k in ("plain_t1", "plain_k5_t1", "plain_t2", "plain_t4", "plain_t8") if k in rows}
+        if plain:
+            worst, best = min(plain, key=plain.get), max(plain, key=plain.get)
+            out.append(f"plain CNNs range from {_pct(plain[worst])} ({rows[worst]['label']}) to {_pct(plain[best])} "
+                       f"({rows[best]['label']}); the min-latency net {_pct(acc('minlatency_cnn'))}")
+    return ("Evidence: " + "; ".join(out) + ".") if out else ""
 
 
 def render_all() -> str:
@@ -462,6 +580,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ev = sub.add_parser("evaluate", help="evaluate the shipped checkpoints; write results/claims/<claim>.json")
     ev.add_argument("--claims", nargs="+", default=list(CLAIMS), choices=list(CLAIMS))
     ev.add_argument("--limit-val", type=int, default=None)
+    ev.add_argument("--rows", nargs="+", default=None,
+                    help="re-evaluate only these row keys; keep the other rows from the results file")
     sd = sub.add_parser("seeds", help="train more seeds; write results/claims/<claim>_seeds.json")
     sd.add_argument("--claims", nargs="+", default=["minlatency"], choices=list(CLAIMS))
     sd.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4])
@@ -476,7 +596,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.cmd == "evaluate":
         RESULTS.mkdir(parents=True, exist_ok=True)
         for name in args.claims:
-            res = evaluate_claim(name, args.limit_val)
+            res = evaluate_claim(name, args.limit_val, args.rows)
             (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1, sort_keys=True))
             print(name, json.dumps(res["verdict"]))
         return 0

@@ -41,7 +41,9 @@ as the float model. Reproduce the checkpoints (``scripts/train_zoo.sh``)::
     snn-train asa_snn --out snnc/models/checkpoints/claims/asa_snn.pt
     snn-train asa_snn_vanilla --out snnc/models/checkpoints/claims/asa_snn_vanilla.pt
     python examples/train_asa.py --ckpt snnc/models/checkpoints/claims/asa_snn.pt \
-        --out snnc/models/checkpoints/asa_snn_static.pt
+        --out snnc/models/checkpoints/claims/asa_snn_static.pt
+
+(the zoo's ``asa_snn_static.pt`` was folded from the ASA before the paper's code was followed.)
 """
 from __future__ import annotations
 

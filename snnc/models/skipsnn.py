@@ -44,11 +44,14 @@ Speck has only non-leaky IF neurons and no memoryless threshold: no exact gate t
 Training (``snn-train``): stage 1 trains the main net with the gate forced open and a
 rectangular surrogate (``--stage 1``, lam ignored); stage 2 freezes it and trains the controller
 with ``lam > 0`` and a sigmoid surrogate whose width shrinks x0.9 every ``anneal_every`` epochs
-(``--stage 2 --init stage1.pt``). Reproduce the shipped checkpoint (``scripts/train_zoo.sh``)::
+(``--stage 2 --init stage1.pt``). Reproduce the claim's checkpoint (``scripts/train_zoo.sh``)::
 
     snn-train skipsnn --stage 1 --out runs/skipsnn_s1.pt
     snn-train skipsnn --stage 2 --epochs 4 --lr 0.005 --kwargs '{"anneal_every": 1}' \
-        --init runs/skipsnn_s1.pt --out snnc/models/checkpoints/skipsnn.pt
+        --init runs/skipsnn_s1.pt --out snnc/models/checkpoints/claims/skipsnn.pt
+
+(the zoo's ``skipsnn.pt`` is the earlier hidden-256 model without shift augmentation; stage 2
+records stage 1's command, curve and time in its checkpoint: ``init_command``, ``init_history``.)
 
 (data ``nmnist-noise``: 300 steps of 1 ms, the 50-step signal at a random offset, fresh noise and
 offsets every epoch, random shifts of up to 2 pixels; hidden = 800 as in the paper; ``lam`` =
