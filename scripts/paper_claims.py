@@ -56,8 +56,6 @@ CLAIMS: Dict[str, Dict[str, Any]] = {
             {"key": "skipsnn", "ckpt": "claims/skipsnn.pt", "label": "SkipSNN (2312-800-10, gate)", "loihi": True},
             {"key": "skipsnn_plain", "ckpt": "claims/skipsnn.pt", "override": {"gate": False, "stage": 1},
              "label": "plain SNN: the same trained net, gate removed", "loihi": True},
-            {"key": "clean_signal", "ckpt": "claims/skipsnn_plain_clean50.pt",
-             "label": "bound: plain SNN on the 50-step signal alone (no noise)", "loihi": False},
         ],
     },
     "asa": {
@@ -337,21 +335,25 @@ def seed_runs(name: str) -> List[Dict[str, Any]]:
             if skip:
                 skip = False
                 continue
-            if a in ("--out", "--seed"):
+            if a in ("--out", "--seed", "--threads"):
                 skip = True
                 continue
-            argv.append(a)
+            if a not in ("--resume", "--keep-resume", "--quiet"):  # how it ran, not what it trained
+                argv.append(a)
         runs.append({"key": row["key"], "argv": argv})
     return runs
 
 
-def train_seeds(name: str, seeds: List[int], workdir: Path) -> Dict[str, Any]:
-    """Train ``seeds`` of every single-stage row of claim ``name``; return {key: {seed: metrics}}."""
+def train_seeds(name: str, seeds: List[int], workdir: Path, only: Optional[List[str]] = None) -> Dict[str, Any]:
+    """Train ``seeds`` of every single-stage row of claim ``name`` (or of the rows ``only``); return
+    {key: {seed: metrics}}."""
     from snnc.models.train import main as snn_train
 
     out_file = RESULTS / f"{name}_seeds.json"
     res = json.loads(out_file.read_text()) if out_file.is_file() else {"claim": name, "runs": {}}
     for run in seed_runs(name):
+        if only and run["key"] not in only:
+            continue
         for s in seeds:
             ck = workdir / f"{run['key']}_seed{s}.pt"
             argv = run["argv"] + ["--seed", str(s), "--out", str(ck), "--quiet", "--threads", "1"]
@@ -405,6 +407,12 @@ def render(name: str, res: Dict[str, Any]) -> str:
             lo_syn += f" ({lo['gate_synops'] / 1e6:.3f} M gate)"
         nasfr = f"{_num(f['nasfr'], '{:.4f}')} / {_num(lo['nasfr'], '{:.4f}') if lo else '—'}"
         train = f"seed {r['seed']}, {r['epochs']} ep., {(r['train_seconds'] or 0) / 60:.1f} min"
+        ini = len(r.get("init_curve", {}).get("val_accuracy", []))
+        if ini and r.get("override", {}).get("stage") == 1:  # the plain net is the initialising stage's network
+            train = f"seed {r['seed']}, stage 1: {ini} ep., {(r.get('init_train_seconds') or 0) / 60:.1f} min"
+        elif ini:
+            train = (f"seed {r['seed']}, {ini} + {r['epochs']} ep., {(r.get('init_train_seconds') or 0) / 60:.1f} + "
+                     f"{(r['train_seconds'] or 0) / 60:.1f} min")
         lines.append(
             f"| {r['label']} | {r['n_steps']} x {1000 * r['dt_s']:g} ms | {_pct(f['accuracy'])}{awake} "
             f"| {_seed_summary(name, key, f['accuracy']) or '—'} | {lo_acc} | {r['speck']} "
@@ -441,7 +449,9 @@ def render_curves(res: Dict[str, Any]) -> str:
         if r.get("override", {}).get("stage") == 1 and r.get("init_curve"):
             stages.append(("stage 1 (gate open)", r["init_curve"]))  # the plain net is stage 1's network
         else:
-            if r.get("init_curve"):
+            shown_as_plain = any(o is not r and o["ckpt"] == r["ckpt"] and o.get("override", {}).get("stage") == 1
+                                 for o in res["rows"].values())
+            if r.get("init_curve") and not shown_as_plain:
                 stages.append(("stage 1", r["init_curve"]))
             if r.get("curve"):
                 stages.append((f"stage {r['stage']}" if r.get("stage") else "", r["curve"]))
@@ -518,6 +528,14 @@ def evidence_text(name: str, res: Dict[str, Any]) -> str:
                        f"last 3 epochs (still rising when training stopped)"
                        if c[-1] > c[-4] else
                        f"stage 1 ({len(c)} epochs) ended at {100 * c[-1]:.1f} %, flat over its last 3 epochs")
+        if "ctrl_rate" in r["float"] and "ctrl_rate" in r.get("loihi", {}):
+            out.append(f"the gate is awake (controller spikes per step) {100 * r['loihi']['ctrl_rate']:.1f} % of the "
+                       f"steps on the Loihi simulator vs {100 * r['float']['ctrl_rate']:.1f} % in float")
+        p = rows.get("skipsnn_plain", {}).get("loihi")
+        if "energy_uj" in r.get("loihi", {}) and p:
+            out.append(f"the estimated energy per inference on Loihi is {r['loihi']['energy_uj']:.1f} µJ for SkipSNN vs "
+                       f"{p['energy_uj']:.1f} µJ for the plain SNN ({r['loihi']['energy_uj'] / p['energy_uj']:.2f}x): "
+                       f"the exact gate's helper neurons, one per input pixel, are updated every step")
         aw = r.get("curve", {}).get("val_awake_ratio")
         if aw:
             out.append(f"stage 2's awake fraction went {100 * aw[0]:.1f} % -> {100 * aw[-1]:.1f} % over "
@@ -586,6 +604,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sd.add_argument("--claims", nargs="+", default=["minlatency"], choices=list(CLAIMS))
     sd.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4])
     sd.add_argument("--workdir", default=str(REPO / "runs" / "claims"))
+    sd.add_argument("--rows", nargs="+", default=None, help="only these row keys")
     rd = sub.add_parser("readme", help="write the tables into README.md")
     rd.add_argument("--check", action="store_true")
     args = ap.parse_args(argv)
@@ -603,7 +622,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.cmd == "seeds":
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
         for name in args.claims:
-            train_seeds(name, args.seeds, Path(args.workdir))
+            train_seeds(name, args.seeds, Path(args.workdir), args.rows)
         return 0
     return write_readme(args.check)
 
