@@ -455,8 +455,8 @@ def render_curves(res: Dict[str, Any]) -> str:
                 stages.append(("stage 1", r["init_curve"]))
             if r.get("curve"):
                 stages.append((f"stage {r['stage']}" if r.get("stage") else "", r["curve"]))
-        for tag, c in stages:
-            ident = (r["ckpt"], tag)
+        for tag, c in stages:  # a folded model carries its parent's history: shown once
+            ident = tuple(tuple(c.get(k, [])) for k in ("val_accuracy", "val_nasfr", "val_awake_ratio"))
             if ident in seen or "val_accuracy" not in c:
                 continue
             seen.add(ident)
@@ -559,6 +559,10 @@ def evidence_text(name: str, res: Dict[str, Any]) -> str:
             worst, best = min(plain, key=plain.get), max(plain, key=plain.get)
             out.append(f"plain CNNs range from {_pct(plain[worst])} ({rows[worst]['label']}) to {_pct(plain[best])} "
                        f"({rows[best]['label']}); the min-latency net {_pct(acc('minlatency_cnn'))}")
+        if "plain_t1" in rows:
+            m, p = rows["minlatency_cnn"]["float"]["mflops"], rows["plain_t1"]["float"]["mflops"]
+            out.append(f"at T = 1 the min-latency net costs {m:.3f} MFLOPs per sample, the plain 3x3 CNN {p:.3f} "
+                       f"({m / p:.2f}x)")
     return ("Evidence: " + "; ".join(out) + ".") if out else ""
 
 
