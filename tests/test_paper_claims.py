@@ -131,3 +131,22 @@ def test_seed_runs_use_the_shipped_command(name: str) -> None:
             strip = lambda c: [a for i, a in enumerate(c) if a not in ("--out", "--seed", "--quiet", "--threads", "--resume", "--keep-resume")  # noqa: E731
                                and (i == 0 or c[i - 1] not in ("--out", "--seed", "--threads"))]
             assert strip(cmd) == strip(shipped), (key, s)
+
+
+def test_evaluate_rows_refuses_a_results_file_of_another_sample_count() -> None:
+    with pytest.raises(SystemExit, match="limit-val"):
+        PC.evaluate_claim("minlatency", limit_val=5, only=["plain_t1"])
+
+
+def test_curves_come_from_the_checkpoints_histories() -> None:
+    import torch
+
+    res = _results("skipsnn")
+    ck = torch.load(PC.ckpt_path(_row("skipsnn", "skipsnn")), map_location="cpu", weights_only=True)["extra"]
+    # the plain SNN is SkipSNN's stage 1: its curve is the one stage 2 recorded from its --init checkpoint
+    assert res["rows"]["skipsnn_plain"]["init_curve"]["val_accuracy"] == [h["val_accuracy"] for h in ck["init_history"]]
+    assert res["rows"]["skipsnn"]["curve"]["val_awake_ratio"] == [h["val_awake_ratio"] for h in ck["history"]]
+    table = PC.render_curves(res)
+    assert "stage 1 (gate open)" in table and "stage 2" in table
+    # a folded ASA model carries its parent's history and is shown once
+    assert PC.render_curves(_results("asa")).count(" | 8 ep. | ") == 5
