@@ -34,19 +34,21 @@ def main() -> None:
     ap.add_argument("--lr2", type=float, default=0.005)
     ap.add_argument("--limit-val", type=int, default=None)
     ap.add_argument("--limit-train", type=int, default=None, help="train on the first N recordings only")
-    ap.add_argument("--hidden", type=int, default=None, help="hidden neurons (default: the recipe's 256)")
+    ap.add_argument("--hidden", type=int, default=None, help="hidden neurons (default: the recipe's 800)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO)
     os.makedirs(args.runs, exist_ok=True)
     s1 = os.path.join(args.runs, "skipsnn_s1.pt")
     small = (["--limit-train", str(args.limit_train)] if args.limit_train else []) + \
-        (["--limit-val", str(args.limit_val)] if args.limit_val else []) + \
-        (["--kwargs", json.dumps({"hidden": args.hidden})] if args.hidden else [])
+        (["--limit-val", str(args.limit_val)] if args.limit_val else [])
+    hidden = {"hidden": args.hidden} if args.hidden else {}
     if not os.path.exists(s1):
         extra = ["--epochs", str(args.epochs1)] if args.epochs1 else []
+        extra += ["--kwargs", json.dumps(hidden)] if hidden else []
         assert snn_train(["skipsnn", "--stage", "1", "--out", s1, "--quiet", *extra, *small]) == 0
-    if not os.path.exists(args.out):
-        extra = ["--epochs", str(args.epochs2), "--lr", str(args.lr2)]
+    if not os.path.exists(args.out):  # as scripts/train_zoo.sh: the surrogate anneals every epoch
+        extra = ["--epochs", str(args.epochs2), "--lr", str(args.lr2),
+                 "--kwargs", json.dumps({**hidden, "anneal_every": 1})]
         assert snn_train(["skipsnn", "--stage", "2", "--init", s1, "--out", args.out, "--quiet", *extra, *small]) == 0
     torch.set_num_threads(1)
     gated, _ = load_torch_file(args.out)

@@ -2,7 +2,8 @@
 # Creates (or refreshes) the two environments snnc needs, idempotently:
 #   .venv       Python 3.11 (or the python3 found), torch 2.13.0 CPU, snnc editable, test tools,
 #               sinabs 3.1.3 --no-deps (test oracle only; it pins an old nir), rockpool 3.1.0 --no-deps
-#               and xylosim 0.1.3 (built from source: the Xylo oracle).
+#               and xylosim 0.1.3 (built from source: the Xylo oracle), neurobench 2.3.0 --no-deps
+#               (the metrics oracle).
 #   .lava-venv  Python 3.10 (SNNC_LAVA_PYTHON, or python3.10 / pyenv 3.10.x), lava-nc 0.10.0, lava-dl 0.6.0,
 #               and what lava-dl's netx imports: torch 2.3.1 (+ NVIDIA runtime wheels), torchvision 0.18.1,
 #               matplotlib, OpenCV (headless).
@@ -28,6 +29,10 @@ if ! stamp_ok .venv/.snnc-stamp; then
   # other frameworks, for the interop tests that export real NIR files with them (no-deps: keep torch)
   .venv/bin/pip install $PIP_FLAGS --no-deps "snntorch==1.0.0" "norse==1.1.0" "spikingjelly==2.0.0" "loguru==0.7.3" \
       "rockpool==3.1.0" "scipy==1.17.1"
+  # NeuroBench's own metric code: the oracle of snnc's synaptic operations and activation sparsity
+  # (tests/test_metrics_neurobench.py). Its metrics import only torch, snntorch and tqdm; its other
+  # requirements (tonic, torchaudio, numba) serve data sets and pre-processors we do not use.
+  .venv/bin/pip install $PIP_FLAGS --no-deps "neurobench==2.3.0"
   # Rockpool's XyloSim runs xylosim's C++ model: an sdist built here with pybind11 (about 1.7 min on
   # the 2-core machine); the oracle of the Xylo target's tests (tests/test_xylo_*.py)
   .venv/bin/pip install $PIP_FLAGS "xylosim==0.1.3" "pybind11==3.1.0"

@@ -23,6 +23,8 @@ SHIPPED = ["asa_snn_static", "asa_snn_static_binary", "fsdd_mlp", "fsdd_xylo", "
            "nmnist_cnn", "nmnist_mlp", "skipsnn", "speck_cnn",
            # fine-tuned through a chip's integers (snnc.models.finetune; tests/test_finetune.py checks their integers)
            "minlatency_cnn_ft_loihi", "nmnist_cnn_ft_loihi", "speck_cnn_ft_speck"]
+#: Size limit of a shipped checkpoint; SkipSNN may have the paper's 800 hidden neurons (2312 x 800 float32 weights).
+MAX_BYTES = {"skipsnn": 8 * 1024 * 1024}
 needs_data = pytest.mark.skipif(not (nmnist_small_dir() / "labels.txt").is_file(),
                                 reason=f"real N-MNIST-small data not found at {nmnist_small_dir()} (set SNNC_DATA)")
 
@@ -37,7 +39,7 @@ def _load(name: str):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_checkpoint_is_small_documented_and_loads(name: str) -> None:
     path, obj = _load(name)
-    assert path.stat().st_size < 3 * 1024 * 1024
+    assert path.stat().st_size < MAX_BYTES.get(name, 3 * 1024 * 1024)
     assert obj["model"] == name and obj["model"] in zoo.names()
     extra = obj["extra"]
     for key in ("dt_s", "n_steps", "val_accuracy", "command", "data", "history"):

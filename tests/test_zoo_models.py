@@ -32,6 +32,7 @@ SMALL: Dict[str, Dict[str, Any]] = {
     "minlatency_cnn_binary": {"channels": (4, 6)},
     "asa_snn_static_binary": {"channels": (4, 6, 6), "hidden": 16},
     "fsdd_xylo": {"hidden": 24, "recurrent": True},
+    "minlatency_plain": {"channels": (4, 6)},
 }
 STEPS_MAX = 60
 
@@ -79,6 +80,21 @@ def test_registry_lists_every_model() -> None:
     for name in zoo.names():
         r = zoo.recipe(name)
         assert r["data"] in ("nmnist", "nmnist-binary", "nmnist-noise", "fsdd", "fsdd16") and r["dt_us"] > 0 and r["n_steps"] > 0
+
+
+@pytest.mark.parametrize("kwargs", [{"partition": False}, {"projection": False}, {"kernel": 5, "steps": 4}])
+def test_minlatency_claim_variants_compile_exactly(kwargs: Dict[str, Any]) -> None:
+    """The min-latency ablations and the plain CNN (5x5, T = 4) compile to the cpu target spike for spike."""
+    kw = dict(kwargs)
+    steps = kw.pop("steps", 1)
+    name = "minlatency_plain" if "kernel" in kw else "minlatency_cnn"
+    torch.manual_seed(0)
+    dt_s = 0.3 / steps
+    model = zoo.build(name, channels=(4, 6), dt_s=dt_s, **kw).double().eval()
+    x = np.stack([_inputs("minlatency_cnn")[:, 0] / steps] * steps, 1).round()
+    ref = _activate(model, x)
+    res = snnc.Program(snnc.compile(model, target="cpu", dt_s=dt_s)).run(x)
+    np.testing.assert_array_equal(res.output, ref)
 
 
 def test_unknown_model_is_an_input_error() -> None:

@@ -112,6 +112,11 @@ def test_skipsnn_two_stage_training(tmp_path: Path) -> None:
     assert not torch.equal(s1["state_dict"]["ctrl_o.weight"], s2["state_dict"]["ctrl_o.weight"])
     assert s1["extra"]["history"][0]["val_awake_ratio"] == 1.0
     assert 0.0 <= s2["extra"]["history"][0]["val_awake_ratio"] <= 1.0
+    # stage 2's checkpoint carries stage 1's training: command, curve and time
+    assert s2["extra"]["init"] == "s1.pt"
+    assert s2["extra"]["init_command"] == s1["extra"]["command"]
+    assert s2["extra"]["init_history"] == s1["extra"]["history"]
+    assert s2["extra"]["init_train_seconds"] == s1["extra"]["train_seconds"]
 
 
 # --------------------------------------------------------------------------- metrics

@@ -13,6 +13,15 @@ Definitions (all per inference = one sample over its whole sequence):
 * **activation sparsity** = 1 - NASFR (fraction of neuron-steps without a spike).
 * **awake ratio** (SkipSNN): fraction of steps at which the gate was open.
 
+Checked against NeuroBench 2.3.0's own metric code (``tests/test_metrics_neurobench.py``, zoo
+checkpoints on real recordings): ``synops`` equals its ``Effective_ACs + Effective_MACs`` and
+``activation sparsity`` its ``ActivationSparsity`` when only spiking populations are registered
+with it. Where the definitions differ: NeuroBench classes a whole layer call (one step of a
+batch) as MACs as soon as one input is not 0 or +-1, snnc each input element; its ``Dense``
+counts zero weights, snnc's ``dense_macs`` does not; it sees only ``nn.Linear``/``nn.Conv*``
+layers (snnc also modules with ``conv_spec``, e.g. the minimum-latency net's merged conv); it has
+no MFLOPs and no NASFR (``1 - ActivationSparsity`` over spiking populations is NASFR).
+
 Energy per inference (:func:`energy_per_inference`) multiplies the counts by published
 per-operation energies; see :data:`ENERGY_MODELS` for the figures and their sources. These are
 order-of-magnitude estimates, not measurements.

@@ -29,10 +29,12 @@ No code or full text of the paper was available; what follows is our reading of 
   potential.
 
 Architecture (ours): 2x34x34 -> MRConv 2->16 stride 2 -> IF (16x17x17) -> MRConv 16->32
-stride 2 -> IF (32x9x9) -> Linear 2592->10 -> LI. Measured: 93.97 % on the 199 held-out
-recordings at one time step, 0.168 MFLOPs (0.123 M ACs + 0.044 M MACs on the count input),
-NASFR 0.16; the compiled cpu program gives the same outputs. Training takes about 15 s.
-Reproduce the shipped checkpoint::
+stride 2 -> IF (32x9x9) -> Linear 2592->10 -> LI; the compiled cpu program gives the same outputs.
+The claim (it beats a plain SNN of its size at T = 1) is tested against :func:`minlatency_plain`
+(same channels, strides and readout; a 3x3 or 5x5 conv, LIF, no projection) at T = 1, 2, 4, 8
+and against the two ablations (``partition=False``, ``projection=False``): README.md ("The
+papers' claims on our data", ``results/claims/minlatency.json``, ``scripts/paper_claims.py``).
+Reproduce the shipped checkpoints (``scripts/train_zoo.sh``; about 15 s each at T = 1)::
 
     snn-train minlatency_cnn --out snnc/models/checkpoints/minlatency_cnn.pt
 """
@@ -47,7 +49,7 @@ from torch import nn
 
 from snnc.compiler import graph as g
 from snnc.dynamics import heaviside
-from snnc.models.neurons import IF, LI
+from snnc.models.neurons import IF, LI, LIF, surrogate
 from snnc.models.zoo import SequentialSNN, register
 
 
@@ -131,32 +133,77 @@ class MultiReceptiveConv2d(nn.Module):
         return g.Conv2d(weight=w, bias=np.zeros(w.shape[0]), stride=(self.stride, self.stride), padding=(2, 2))
 
 
-@register("minlatency_cnn", data="nmnist", dt_us=300000, n_steps=1, epochs=40, batch_size=32, lr=3e-3,
-          loss="ce_count", count_scale=1.0, shift_px=2, kwargs={})
-def minlatency_cnn(channels: tuple = (16, 32), theta: float = 0.5, v_th: float = 0.5, dt_s: float = 0.3,
-                   input_shape: tuple = (2, 34, 34), classes: int = 10, init_gain: float = 1.0) -> nn.Module:
-    """One-time-step multi-receptive-field SNN with a sine-projected threshold (see module doc)."""
-    c1, c2 = (int(c) for c in channels)
+_RECIPE = dict(data="nmnist", dt_us=300000, n_steps=1, epochs=40, batch_size=32, lr=3e-3, loss="ce_count",
+               count_scale=1.0, shift_px=2)
+
+
+def _out_hw(input_shape: tuple) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    """Return the (H, W) after the first and the second stride-2 layer."""
     h1, w1 = (int(input_shape[1]) - 1) // 2 + 1, (int(input_shape[2]) - 1) // 2 + 1
-    h2, w2 = (h1 - 1) // 2 + 1, (w1 - 1) // 2 + 1
-    thr = omega_threshold(theta, v_th)
-    spike = omega_surrogate(theta, v_th)
-    beta = 0.5  # LI readout decay per step; irrelevant at T = 1 except through r = 1 / (1 - beta)
-    tau = -dt_s / math.log(beta)
+    return (h1, w1), ((h1 - 1) // 2 + 1, (w1 - 1) // 2 + 1)
+
+
+def _readout(classes: int, dt_s: float) -> LI:
+    """Return the LI readout with gain 1 per step (decay 0.5 per step)."""
+    beta = 0.5
+    return LI((classes,), tau_s=-dt_s / math.log(beta), r=1.0 / (1.0 - beta), dt_s=dt_s)
+
+
+@register("minlatency_cnn", **_RECIPE, kwargs={})
+def minlatency_cnn(channels: tuple = (16, 32), theta: float = 0.5, v_th: float = 0.5, dt_s: float = 0.3,
+                   input_shape: tuple = (2, 34, 34), classes: int = 10, init_gain: float = 1.0,
+                   partition: bool = True, projection: bool = True, surrogate_slope: float = 5.0) -> nn.Module:
+    """One-time-step multi-receptive-field SNN with a sine-projected threshold (see module doc).
+
+    ``partition=False`` replaces each multi-receptive conv by one plain 3x3 conv (same channels,
+    stride, padding 1); ``projection=False`` replaces the sine projection by a plain threshold
+    ``v_th`` with a fast-sigmoid surrogate (slope ``surrogate_slope``): the ablations of the claim.
+    """
+    c1, c2 = (int(c) for c in channels)
+    (h1, w1), (h2, w2) = _out_hw(input_shape)
+    if projection:
+        thr, spike = omega_threshold(theta, v_th), omega_surrogate(theta, v_th)
+    else:
+        thr, spike = float(v_th), surrogate("fast_sigmoid", surrogate_slope)
+
+    def conv(cin: int, cout: int) -> nn.Module:
+        return MultiReceptiveConv2d(cin, cout, stride=2) if partition else nn.Conv2d(cin, cout, 3, 2, 1, bias=False)
+
     model = SequentialSNN(
         tuple(input_shape),
-        MultiReceptiveConv2d(int(input_shape[0]), c1, stride=2), IF((c1, h1, w1), v_threshold=thr, dt_s=dt_s, spike_fn=spike),
-        MultiReceptiveConv2d(c1, c2, stride=2), IF((c2, h2, w2), v_threshold=thr, dt_s=dt_s, spike_fn=spike),
-        nn.Flatten(), nn.Linear(c2 * h2 * w2, classes, bias=False),
-        LI((classes,), tau_s=tau, r=1.0 / (1.0 - beta), dt_s=dt_s))
+        conv(int(input_shape[0]), c1), IF((c1, h1, w1), v_threshold=thr, dt_s=dt_s, spike_fn=spike),
+        conv(c1, c2), IF((c2, h2, w2), v_threshold=thr, dt_s=dt_s, spike_fn=spike),
+        nn.Flatten(), nn.Linear(c2 * h2 * w2, classes, bias=False), _readout(classes, dt_s))
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(init_gain)
     return model
 
 
-@register("minlatency_cnn_binary", data="nmnist-binary", dt_us=300000, n_steps=1, epochs=40, batch_size=32,
-          lr=3e-3, loss="ce_count", count_scale=1.0, shift_px=2, kwargs={})
+@register("minlatency_plain", **_RECIPE, kwargs={})
+def minlatency_plain(channels: tuple = (16, 32), kernel: int = 3, beta: float = 0.5, v_threshold: float = 1.0,
+                     dt_s: float = 0.3, input_shape: tuple = (2, 34, 34), classes: int = 10,
+                     surrogate_slope: float = 5.0) -> nn.Module:
+    """The plain same-size CNN of the min-latency claim: LIF (``v' = beta v + x``) conv net, any T.
+
+    Same channels, strides and readout as :func:`minlatency_cnn`; one ``kernel`` x ``kernel``
+    conv per layer (3: the partition's local window; 5: its merged receptive field), no
+    projection, fast-sigmoid surrogate. Trained at T = 1 (``dt_s = 0.3``) and, with
+    ``--dt-us 300000/T --steps T``, at T = 2, 4, 8 on the same 300 ms recordings.
+    """
+    c1, c2 = (int(c) for c in channels)
+    (h1, w1), (h2, w2) = _out_hw(input_shape)
+    k = int(kernel)
+    sg = surrogate("fast_sigmoid", surrogate_slope)
+    lif = lambda shape: LIF.from_beta(shape, beta=beta, v_threshold=v_threshold, dt_s=dt_s, spike_fn=sg)  # noqa: E731
+    return SequentialSNN(
+        tuple(input_shape),
+        nn.Conv2d(int(input_shape[0]), c1, k, 2, k // 2, bias=False), lif((c1, h1, w1)),
+        nn.Conv2d(c1, c2, k, 2, k // 2, bias=False), lif((c2, h2, w2)),
+        nn.Flatten(), nn.Linear(c2 * h2 * w2, classes, bias=False), _readout(classes, dt_s))
+
+
+@register("minlatency_cnn_binary", **{**_RECIPE, "data": "nmnist-binary"}, kwargs={})
 def minlatency_cnn_binary(**kwargs: Any) -> nn.Module:
     """:func:`minlatency_cnn` trained on binary bins (1 where a pixel had an event): Loihi's input."""
     return minlatency_cnn(**kwargs)

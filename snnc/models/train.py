@@ -404,8 +404,13 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     if tuple(getattr(model, "input_shape", train_split.input_shape)) != tuple(train_split.input_shape):
         raise InputError(f"model '{args.model}' takes input {tuple(model.input_shape)}, data '{rec['data']}' "
                          f"gives {train_split.input_shape}", hint="pick the matching --data")
+    init_facts: Dict[str, Any] = {}
     if args.init:
-        _load_weights(model, args.init)
+        init_extra = _load_weights(model, args.init).get("extra", {})
+        # the earlier stage's training travels with the checkpoint (its curve, time and command)
+        init_facts = {"init": args.init, "init_command": init_extra.get("command"),
+                      "init_history": init_extra.get("history", []),
+                      "init_train_seconds": init_extra.get("train_seconds")}
     stage = args.stage
     if stage is not None:
         if not hasattr(model, "set_stage"):
@@ -494,7 +499,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
                      "dt_s": float(rec["dt_us"]) * 1e-6, "n_steps": int(rec["n_steps"]), "data": data_desc,
                      "recipe": {k: v for k, v in rec.items() if k != "kwargs"}, "history": history,
                      "val_accuracy": ev["accuracy"], "train_seconds": train_seconds, "world_size": dist.world,
-                     "command": command, "torch": str(torch.__version__), "device": str(device)}
+                     "command": command, "torch": str(torch.__version__), "device": str(device), **init_facts}
             model_cpu_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             save_checkpoint(args.out, args.model, kwargs, model, extra)
             with atomic_target(resume_path, "resume file") as tmp:
