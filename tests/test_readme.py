@@ -68,6 +68,7 @@ def _outside_generated(text: str) -> str:
                        ("<!-- zoo-papers:start -->", "<!-- zoo-papers:end -->"),
                        ("<!-- zoo-finetune:start -->", "<!-- zoo-finetune:end -->"),
                        ("<!-- deployability:start -->", "<!-- deployability:end -->"),
+                       ("<!-- claims:start -->", "<!-- claims:end -->"),  # scripts/paper_claims.py
                        ("## Speed (", "\n## ")]:  # issue 18 generates the speed section; flagged in it until then
         head, rest = text.split(start, 1)
         text = head + (end if end.startswith("\n") else "") + rest.split(end, 1)[1]
@@ -80,6 +81,11 @@ def test_no_typed_in_figures_in_the_readme_or_scripts() -> None:
     found = [m.group(0) for m in FIGURE.finditer(_outside_generated(readme))]
     assert not found, f"README figures outside the generated blocks: {found}"
     quoted = {p["quote"] for p in _evaluate_zoo().PAPERS.values()}  # the papers' own words, with their source
+    spec = importlib.util.spec_from_file_location("paper_claims", REPO / "scripts" / "paper_claims.py")
+    pc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pc)  # type: ignore[union-attr]
+    # each claim's title (its T x dt setting) and the paper's own figures, quoted as such in the README
+    quoted |= {c[k] for c in pc.CLAIMS.values() for k in ("title", "paper") if k in c}
     for path in sorted((REPO / "scripts").iterdir()):
         text = re.sub(r'"\s*\n\s*"', "", path.read_text())  # join implicitly concatenated string literals
         for q in quoted:
