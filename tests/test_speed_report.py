@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,13 +27,56 @@ def test_readme_speed_blocks_are_the_rendering_of_the_results_file() -> None:
 
 
 def test_every_sweep_configuration_has_its_peers() -> None:
-    """Each configuration of the results file carries Lava, sinabs and snnTorch rates at batch 1 and 64."""
-    rows = speed_report.configurations(_results())
+    """Each configuration of the results file carries Lava, sinabs, snnTorch and cpu rates at batch 1 and 64."""
+    res = _results()
+    rows = speed_report.configurations(res)
     assert len(rows) == 16
     for r in rows:
         assert r["lava"] and r["x_lava_b1"] and r["x_lava_b64"], r["network"]
         assert r["sinabs_equal"] is True, r["network"]
         assert r["x_sinabs_b64"] and r["speck_x_snntorch_b64"], r["network"]
+        assert r["cpu_b1"] and r["cpu_b64"] and r["cpu_x_snntorch_b64"], r["network"]
+    assert res["ceiling"]["macs_per_s"] > 0 and speed_report.ceiling_macs(res) == res["ceiling"]["macs_per_s"]
+    assert all(r["cpu_rate"] > 0 for r in res["sweep"])
+
+
+def test_the_comparison_is_like_for_like() -> None:
+    """Every peer of a configuration ran the same steps, timed by the same statistic; Lava equal to snnc's timed runs."""
+    res = _results()
+    lava = {(r["network"], r["density"]): r for r in res["lava"]}
+    for r in res["sweep"]:
+        lv = lava[(r["network"], r["density"])]
+        assert lv["steps"] == r["steps"], r["network"]
+        assert lv["statistic"] == r["statistic"] == "median" and lv["timed_calls"] == r["timed_calls"] == res["calls"]
+        assert lv["equal_to_snnc_b64"] is True and lv["equal_to_snnc_b1"] is True, r["network"]
+        assert all(len(r[f"{k}_calls_s"]) == res["calls"] for k in ("loihi", "speck", "sinabs", "snntorch", "cpu"))
+    for h in res["headline"]:
+        assert "trained checkpoint" in h["case"] and h["checkpoint"].endswith(".pt")
+        assert h["bit_exact"] is True and not h["silent_layers"], h["case"]
+        assert len(h["snnc_calls_s"]) == len(h["snnc_calls_b1_s"]) == len(h["lava_run_calls_s"]) - 1 == res["calls"]
+
+
+def test_evaluate_rows_are_rendered() -> None:
+    """The user's job (N held-out recordings end to end) is in the results for every target, and in both blocks."""
+    res = _results()
+    assert sorted(r["target"] for r in res["evaluate"]) == ["cpu", "loihi", "speck", "xylo"]
+    for r in res["evaluate"]:
+        assert r["n"] >= 32 and r["samples_per_s"] > 0 and 0 <= r["accuracy"] <= 1
+        cell = f"{r['samples_per_s']:,.1f}"
+        assert cell in speed_report.readme_block(res) and cell in speed_report.bench_block(res)
+
+
+#: A decimal percentage, a speed-up, a rate or a decimal duration (as tests/test_readme.py's).
+FIGURE = re.compile(r"\d+\.\d+\s?%|\b\d[\d,]*(\.\d+)?\s?x\b|\d+(\.\d+)?k?\s+(sample-steps|samples)/s|\b\d+\.\d+\s?s\b")
+
+
+def test_no_typed_in_figures_in_benchmarks_readme() -> None:
+    """Outside its generated block benchmarks/README.md quotes no measured figure (history lives in LOG.md)."""
+    text = speed_report.BENCH_README.read_text()
+    start, end = speed_report.MARKERS[speed_report.BENCH_README]
+    head, rest = text.split(start, 1)
+    found = [m.group(0) for m in FIGURE.finditer(head + rest.split(end, 1)[1])]
+    assert not found, f"benchmarks/README.md figures outside the generated block: {found}"
 
 
 def test_the_bars_and_the_ceiling_escape() -> None:
