@@ -173,6 +173,19 @@ def measure(engines: Sequence[Engine], checks: Sequence[Callable[[Dict[str, Any]
     return ok
 
 
+def timed_many(fns: Sequence[Callable[[], Any]], repeat: int) -> List[Tuple[float, float, Any]]:
+    """(median seconds, peak MiB, last result) per function: :func:`measure` with ``repeat`` calls of the same input."""
+    last: List[Any] = [None] * len(fns)
+
+    def keeper(k: int) -> Callable[[Any], None]:
+        def keep(out: Any) -> None:
+            last[k] = out
+        return keep
+    engines = [Engine(str(k), fn, [fn] * repeat, keep=keeper(k)) for k, fn in enumerate(fns)]
+    measure(engines)
+    return [(e.median_s, e.peak_mib, last[k]) for k, e in enumerate(engines)]
+
+
 def machine_info() -> Dict[str, Any]:
     """Return CPU, load and library versions."""
     try:
