@@ -603,21 +603,6 @@ HEADLINE_MODELS = ("nmnist_cnn", "nmnist_mlp")
 CKPT_DIR = HERE.parent / "snnc" / "models" / "checkpoints"
 
 
-def held_out_nmnist(count: int) -> Tuple[List[str], List[int]]:
-    """Return the first ``count`` held-out N-MNIST-small recordings (files, labels) of the checkpoints' split.
-
-    The zoo's N-MNIST checkpoints were trained on a stratified 80/20 split of the 1,000 recordings,
-    seed 0 (``snn-train``'s default; recorded in each checkpoint); these are from its 20 %.
-    """
-    from snnc.models.data.nmnist import NMNISTSmall
-    from snnc.models.data.splits import stratified_split
-
-    ds = NMNISTSmall()
-    _, val = stratified_split(ds.labels, 0.2, 0)
-    val = val[:count]
-    return [str(ds.path(int(i))) for i in val], [ds.label(int(i)) for i in val]
-
-
 def _reader_batch(prog: Any, files: Sequence[str]) -> np.ndarray:
     """Read and bin ``files`` as ``Program.evaluate`` does (the program's bins and steps): (B, T, *shape)."""
     from snnc.runtime.datasets import batch_samples
@@ -641,7 +626,7 @@ def headline(args: argparse.Namespace, lava_ok: bool) -> List[Dict[str, Any]]:
     from snnc.targets.loihi.target import network_from_payload
 
     n = args.calls
-    files, _ = held_out_nmnist(args.head_batch)
+    files, _, _ = bench_evaluate.held_out("nmnist", args.head_batch)  # the checkpoints' held-out split
     cases = []
     for name in HEADLINE_MODELS:
         ckpt = CKPT_DIR / f"{name}.pt"
