@@ -12,6 +12,7 @@ test: setup
 
 bench: setup
 	.venv/bin/python benchmarks/run_all.py
+	.venv/bin/python benchmarks/speed_report.py
 
 bench-quick: setup
 	.venv/bin/python benchmarks/run_all.py --quick

@@ -3,10 +3,10 @@
     .venv/bin/python benchmarks/bench_engines.py [--repeat 5] [--no-lava] [--lava-samples 2]
     .venv/bin/python benchmarks/bench_engines.py --sweep     # numba vs numpy engine on run_all's sweep (~3 min)
 
-Cases (built exactly as ``run_all.py``'s headline): the 784-512-10 LIF MLP of ``bench_loihi.py``
+Cases (run_all.py's earlier headline, before it moved to the trained checkpoints): the 784-512-10 LIF MLP of ``bench_loihi.py``
 on digit-like rate-coded input (100 steps) and the zoo's ``nmnist_cnn`` (seed-0 init, compiled
 by ``snnc.compile``) on real N-MNIST-small events (2 ms bins, 150 steps); batch 64 and 1. Both
-engines are timed interleaved round by round (best of ``--repeat``), their spikes, states, spike
+engines are timed interleaved round by round (median of ``--repeat`` after a warm-up), their spikes, states, spike
 counts and synops checked equal; Lava runs 1 + ``--lava-samples`` samples through
 ``lava_timed.py`` in the same run (rate = steps / median of the later samples' ``run`` calls) and
 its spikes are checked equal to snnc's. Also reports the numba first-call cost in this process

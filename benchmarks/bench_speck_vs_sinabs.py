@@ -4,7 +4,7 @@
 
 Networks, inputs and the sinabs runner are ``run_all.py``'s (``speck_net``, ``inputs``,
 ``bench_speck.sinabs_layers``/``run_sinabs``); batch 1 and 64, Bernoulli input at 2 % and 30 %;
-both timed interleaved round by round (best of ``--repeat``); sinabs' spikes checked equal to snnc's.
+both timed interleaved round by round (median of ``--repeat`` after a warm-up); sinabs' spikes checked equal to snnc's.
 """
 from __future__ import annotations
 

@@ -4,27 +4,33 @@
 
 One command, one process (Lava runs in its own interpreter through snnc's worker). Sections:
 
+* headline: the zoo's trained ``nmnist_cnn`` and ``nmnist_mlp`` checkpoints, compiled for Loihi with
+  ``snnc.compile`` at their own dt, on 64 held-out N-MNIST-small recordings read and binned as
+  ``Program.evaluate`` does; Loihi reference at batch 64 and batch 1 vs Lava 0.10 ``fixed_pt``, every
+  layer's spikes of the timed runs compared with Lava's;
 * (a) compile time of every zoo model for every target (``snnc.compile``), refusals as
   ``refused: <rule>``;
 * (b) reference-simulator throughput (sample-steps/s) and peak memory for Loihi semantics
-  (:class:`LoihiSimulator`) and Speck semantics (:func:`snnc.targets.speck.simulator.simulate`)
-  on MLPs and CNNs from ~1e3 to ~1e7 synapses (synapse = one (input neuron, output neuron)
-  connection with a weight, i.e. conv kernels counted once per output position), batch 1 and 64,
-  Bernoulli inputs at 2 % and 30 % density;
-* (c) the same networks and inputs on Lava 0.10 ``fixed_pt`` (1 sample, few steps: Lava runs
-  ~1e1-1e2 steps/s here; its rate does not depend on the batch since it runs samples one after the
-  other; 2 samples per network, each Lava ``run`` call timed by ``lava_timed.py``, the rate taken
-  from the second, because Lava's first run includes its compile and process start), sinabs (Speck semantics, bit-exact check) and snnTorch (float ``Leaky`` neurons, same
-  topology: a speed peer only); ratios = snnc rate / peer rate, measured in this run;
-* (d) dense matmul rate (GFLOP/s) of torch and numpy on this machine, as a ceiling;
+  (:class:`LoihiSimulator`), Speck semantics (:func:`snnc.targets.speck.simulator.simulate`) and the
+  float ``cpu`` target (``Program.run``, float32) on MLPs and CNNs from ~1e3 to ~1e7 synapses
+  (synapse = one (input neuron, output neuron) connection with a weight, i.e. conv kernels counted
+  once per output position), batch 1 and 64, Bernoulli inputs at 2 % and 30 % density;
+* (c) peers on the same inputs and step counts: Lava 0.10 ``fixed_pt`` (samples 0..n one after
+  another, each ``run`` call timed by ``lava_timed.py``; call 0 includes Lava's compile and is not
+  used), sinabs (Speck semantics, spikes compared on every timed call) and snnTorch (float32
+  ``Leaky``; the ``cpu`` rows compile that very module); ratios = snnc rate / peer rate, this run;
+* (d) dense matmul rate (GFLOP/s) of torch and numpy on this machine, and the ceiling derived from it;
 * (e) growth of time and memory with synapses, steps and batch (log-log slope fitted);
-* headline: 784-512-10 LIF MLP (digit-like rate-coded input) and the zoo's ``nmnist_cnn`` on real
-  N-MNIST events at batch 64 vs Lava, with every layer's spikes checked equal to Lava's.
+* evaluate: a user's job, N held-out recordings end to end per target (``bench_evaluate.py``).
 
-Peak memory: the peak resident-set growth of this process during one run, sampled every 1 ms by a
-thread after ``malloc_trim`` (captures numpy and torch allocations alike; large arrays are mmapped
-and returned on free). Timings: best of ``--repeat`` runs after a warm-up.
-Results: ``<out>/results.json``, ``<out>/results.md`` (the printed tables), ``<out>/scaling.png``.
+Statistic, the same for every peer: steps x batch / the median of ``n`` timed calls (``n`` = 3, 2
+with ``--quick``) after one untimed warm-up call; batch 64 runs one 64-sample input ``n`` times, batch
+1 runs samples 1..n one per call, Lava runs samples 0..n. Peers run interleaved call by call so
+load bursts hit all alike.
+Peak memory: the peak resident-set growth of this process during the first timed call, sampled every
+1 ms by a thread after ``malloc_trim`` (captures numpy and torch allocations alike).
+Results: ``<out>/results.json``, ``<out>/results.md`` (the printed tables), ``<out>/scaling.png``;
+``speed_report.py`` renders the README's figures from the JSON.
 """
 from __future__ import annotations
 
@@ -47,7 +53,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import bench_loihi  # noqa: E402
+import bench_evaluate  # noqa: E402
 import bench_speck  # noqa: E402
 from snnc.targets.loihi.network import LoihiLayer, LoihiNetwork  # noqa: E402
 from snnc.targets.loihi.simulator import LoihiSimulator  # noqa: E402
@@ -100,42 +106,84 @@ class PeakRSS:
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> Tuple[float, float, Any]:
-    """Return (best seconds, peak MiB of the first timed run, last result) of ``fn`` after a warm-up."""
-    best, peak, out = float("inf"), 0.0, None
+    """Return (median seconds of ``repeat`` calls, peak MiB of the first, last result) of ``fn``."""
+    times, peak, out = [], 0.0, None
     for r in range(repeat):
         if r == 0:
             with PeakRSS() as pk:
                 t0 = time.perf_counter()
                 out = fn()
-                dt = time.perf_counter() - t0
+                times.append(time.perf_counter() - t0)
             peak = pk.peak_mib
         else:
             t0 = time.perf_counter()
             out = fn()
-            dt = time.perf_counter() - t0
-        best = min(best, dt)
-    return best, peak, out
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times)), peak, out
+
+
+class Engine:
+    """One peer in a comparison: an untimed warm-up call, then its timed calls (one per round).
+
+    ``calls[k]`` is the k-th timed call; ``keep(out)`` (optional) returns what to keep of each
+    call's output (the rest is freed before the next round).
+    """
+
+    def __init__(self, name: str, warm: Callable[[], Any], calls: Sequence[Callable[[], Any]],
+                 keep: Optional[Callable[[Any], Any]] = None) -> None:
+        self.name, self.warm, self.calls, self.keep = name, warm, list(calls), keep
+        self.times: List[float] = []
+        self.peak_mib = 0.0
+        self.kept: List[Any] = []
+
+    @property
+    def median_s(self) -> float:
+        """Median seconds of the timed calls."""
+        return float(np.median(self.times))
+
+
+def measure(engines: Sequence[Engine], checks: Sequence[Callable[[Dict[str, Any]], bool]] = ()) -> bool:
+    """Time every engine's calls, interleaved round by round (load bursts hit all alike); return the checks' AND.
+
+    Each engine is warmed up once (untimed); round ``k`` then runs every engine's ``calls[k]``; after
+    each round every check sees that round's outputs by engine name, so equality is checked on the
+    timed runs themselves. Peak memory: the first timed call of each engine.
+    """
+    for e in engines:
+        e.warm()
+    ok = True
+    for k in range(len(engines[0].calls)):
+        outs: Dict[str, Any] = {}
+        for e in engines:
+            if k == 0:
+                with PeakRSS() as pk:
+                    t0 = time.perf_counter()
+                    outs[e.name] = e.calls[k]()
+                    e.times.append(time.perf_counter() - t0)
+                e.peak_mib = pk.peak_mib
+            else:
+                t0 = time.perf_counter()
+                outs[e.name] = e.calls[k]()
+                e.times.append(time.perf_counter() - t0)
+            if e.keep is not None:
+                e.kept.append(e.keep(outs[e.name]))
+        for check in checks:
+            ok = bool(check(outs)) and ok
+        del outs
+    return ok
 
 
 def timed_many(fns: Sequence[Callable[[], Any]], repeat: int) -> List[Tuple[float, float, Any]]:
-    """:func:`timed` for several engines, interleaved round by round (so load bursts hit all alike)."""
-    best = [float("inf")] * len(fns)
-    peak = [0.0] * len(fns)
-    outs: List[Any] = [None] * len(fns)
-    for r in range(repeat):
-        for k, fn in enumerate(fns):
-            if r == 0:
-                with PeakRSS() as pk:
-                    t0 = time.perf_counter()
-                    outs[k] = fn()
-                    dt = time.perf_counter() - t0
-                peak[k] = pk.peak_mib
-            else:
-                t0 = time.perf_counter()
-                outs[k] = fn()
-                dt = time.perf_counter() - t0
-            best[k] = min(best[k], dt)
-    return list(zip(best, peak, outs))
+    """(median seconds, peak MiB, last result) per function: :func:`measure` with ``repeat`` calls of the same input."""
+    last: List[Any] = [None] * len(fns)
+
+    def keeper(k: int) -> Callable[[Any], None]:
+        def keep(out: Any) -> None:
+            last[k] = out
+        return keep
+    engines = [Engine(str(k), fn, [fn] * repeat, keep=keeper(k)) for k, fn in enumerate(fns)]
+    measure(engines)
+    return [(e.median_s, e.peak_mib, last[k]) for k, e in enumerate(engines)]
 
 
 def machine_info() -> Dict[str, Any]:
@@ -301,32 +349,51 @@ def speck_net(topo: Topo, seed: int = 0) -> SpeckNetwork:
     return SpeckNetwork(layers, tuple(topo[0]) if len(topo[0]) == 3 else (int(topo[0][0]), 1, 1), [0])
 
 
-def snntorch_net(topo: Topo) -> Callable[[torch.Tensor], torch.Tensor]:
-    """snnTorch float model of the topology (Linear/Conv2d + ``snn.Leaky(beta=0.9)``); returns a runner."""
+def snntorch_model(topo: Topo) -> torch.nn.Module:
+    """snnTorch float32 model of the topology: Linear/Conv2d (no bias) + ``snn.Leaky(beta=0.9)`` per layer.
+
+    Reset to zero without delay (the reset NIR stores), so that snnc's ``cpu`` target compiles this
+    very module (:func:`cpu_program`); weights: torch's default init, seed 0.
+    """
     import snntorch as snn
 
     torch.manual_seed(0)
-    mods: List[Tuple[torch.nn.Module, Any]] = []
-    for (ins, outs, fan), spec in zip(_shapes(topo), topo[1]):
+    kw = dict(beta=0.9, threshold=1.0, init_hidden=True, reset_mechanism="zero", reset_delay=False)
+    mods: List[torch.nn.Module] = []
+    specs = topo[1]
+    for i, ((ins, outs, fan), spec) in enumerate(zip(_shapes(topo), specs)):
         if spec[0] == "conv":
             _, f, k, s = spec
-            syn: torch.nn.Module = torch.nn.Conv2d(ins[0], f, k, stride=s, bias=False)
+            mods.append(torch.nn.Conv2d(ins[0], f, k, stride=s, bias=False))
         else:
-            syn = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(fan, spec[1], bias=False))
-        mods.append((syn, snn.Leaky(beta=0.9, threshold=1.0)))
+            if len(ins) > 1:
+                mods.append(torch.nn.Flatten())
+            mods.append(torch.nn.Linear(fan, spec[1], bias=False))
+        mods.append(snn.Leaky(output=i == len(specs) - 1, **kw))
+    return torch.nn.Sequential(*mods).eval()
+
+
+def snntorch_runner(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Return a function running (B, T, *shape) float32 input through ``model``; output spikes (B, T, N)."""
+    from snntorch import utils as snn_utils
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        """Run (B, T, *shape) float input; return the output spikes (B, T, N)."""
+        """Reset the hidden states, step through time, stack the output spikes."""
         with torch.no_grad():
-            mems = [lif.init_leaky() for _, lif in mods]
+            snn_utils.reset(model)
             outs = []
             for t in range(x.shape[1]):
-                h = x[:, t]
-                for j, (syn, lif) in enumerate(mods):
-                    h, mems[j] = lif(syn(h), mems[j])
-                outs.append(h)
+                spk, _ = model(x[:, t])
+                outs.append(spk)
             return torch.stack(outs, 1)
     return run
+
+
+def cpu_program(model: torch.nn.Module, topo: Topo) -> Any:
+    """Compile the snnTorch module for snnc's ``cpu`` target as a user would (snnTorch's dt, float32)."""
+    import snnc
+
+    return snnc.Program(snnc.compile(model, "cpu", input_shape=tuple(topo[0]), dtype="float32"))
 
 
 def inputs(topo: Topo, batch: int, steps: int, density: float, seed: int = 1) -> np.ndarray:
@@ -374,76 +441,115 @@ def run_lava_timed(jobs: Sequence[Tuple[LoihiNetwork, np.ndarray]], timeout_s: f
 
 
 # ----------------------------------------------------------------------------- (b)+(c) sweep
+def _same_spikes(a: Sequence[Optional[np.ndarray]], b: Sequence[Optional[np.ndarray]]) -> bool:
+    """True when every layer that both hold has equal spikes (None: a layer without neurons)."""
+    return all(x is None or y is None or np.array_equal(np.asarray(x) != 0, np.asarray(y) != 0) for x, y in zip(a, b))
+
+
 def sweep(args: argparse.Namespace, lava_ok: bool) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
-    """Run every network x batch x density on snnc (Loihi, Speck), sinabs, snnTorch; Lava jobs at the end."""
+    """Run every network x density at batch 64 and 1 on snnc (Loihi, Speck, cpu), sinabs, snnTorch; Lava at the end.
+
+    Per configuration one input ``x`` (64 samples, ``steps`` steps) serves every peer: batch 64 runs
+    ``x`` ``n`` times (``n`` = ``--calls``); batch 1 runs samples 1..n one call each, after a warm-up
+    on sample 0, which is what Lava runs too (``x[:1 + n]``, its first call includes its compile).
+    Every rate is steps x batch / the median of the ``n`` timed calls.
+    """
     rows: List[Dict[str, Any]] = []
     lava_rows: List[Dict[str, Any]] = []
-    topos = {**MLPS, **CNNS}
-    lava_jobs: List[Tuple[str, float, LoihiNetwork, np.ndarray]] = []
-    for name, topo in topos.items():
+    n = args.calls
+    lava_jobs: List[Tuple[str, float, LoihiNetwork, np.ndarray, Dict[int, List[np.ndarray]]]] = []
+    try:
+        import sinabs  # noqa: F401
+        have_sinabs = not args.no_peers
+    except ImportError:
+        have_sinabs = False
+    for name, topo in {**MLPS, **CNNS}.items():
+        if args.networks and args.networks not in name:
+            continue
         syn = synapses(topo)
         lnet, snet = loihi_net(topo), speck_net(topo)
         lsim = LoihiSimulator(lnet)
-        s_shape = snet.input_shape
-        try:
-            sinabs_cache: Dict[int, Any] = {}
-            import sinabs  # noqa: F401
-            have_sinabs = not args.no_peers
-        except ImportError:
-            have_sinabs = False
-        tnet = snntorch_net(topo) if (args.have_snntorch and not args.no_peers) else None
+        sinabs_cache: Dict[int, Any] = {}
+        tmodel = snntorch_model(topo) if (args.have_snntorch and not args.no_peers) else None
+        trun = snntorch_runner(tmodel) if tmodel is not None else None
+        cpu = cpu_program(tmodel, topo) if tmodel is not None else None
         for density in args.densities:
+            steps = int(min(args.steps, max(args.min_steps, args.work / (max(args.batches) * syn))))
+            x_all = inputs(topo, max(args.batches), steps, density)
+            xs_all = x_all.reshape(x_all.shape[0], steps, *snet.input_shape).astype(np.int64)
+            xf_all = x_all.astype(np.float32)
+            xsf_all = xs_all.astype(np.float32)  # sinabs: the Speck network's (C, H, W) input
+            lava_ref: Dict[int, List[np.ndarray]] = {}  # batch -> snnc Loihi spikes of samples 0..n, per layer
             for batch in args.batches:
-                steps = int(min(args.steps, max(args.min_steps, args.work / (batch * syn))))
-                x = inputs(topo, batch, steps, density)
-                lsim.run(x[:1, :2])
-                xs = x.reshape(batch, steps, *s_shape).astype(np.int64)
-                speck_simulate(snet, xs[:1, :2])
-                engines: List[Callable[[], Any]] = [lambda: lsim.run(x), lambda: speck_simulate(snet, xs)]
+                if batch == 1:
+                    sel = [slice(k, k + 1) for k in range(1, n + 1)]
+                    warm_sel = slice(0, 1)
+                else:
+                    sel = [slice(0, batch)] * n
+                    warm_sel = slice(0, batch)
+
+                def calls(fn: Callable[[slice], Any]) -> List[Callable[[], Any]]:
+                    return [lambda s=s: fn(s) for s in sel]
+
+                keep_l = (lambda r: [None if s is None else s[:1 + n].copy() for s in r.spikes])
+                engines = [Engine("loihi", lambda: lsim.run(x_all[warm_sel]), calls(lambda s: lsim.run(x_all[s])),
+                                  keep=keep_l),
+                           Engine("speck", lambda: speck_simulate(snet, xs_all[warm_sel]),
+                                  calls(lambda s: speck_simulate(snet, xs_all[s])))]
+                checks: List[Callable[[Dict[str, Any]], bool]] = []
                 if have_sinabs:
                     if batch not in sinabs_cache:
                         sinabs_cache[batch] = bench_speck.sinabs_layers(snet, [1] * len(snet.layers), batch)
                     sl = sinabs_cache[batch]
-                    xf = xs.astype(np.float32)
-                    bench_speck.run_sinabs(sl, xf[:, :2])
-                    engines.append(lambda: bench_speck.run_sinabs(sl, xf))
-                if tnet is not None:
-                    xt = torch.from_numpy(x.astype(np.float32))
-                    tnet(xt[:1, :2])
-                    engines.append(lambda: tnet(xt))
-                measured = timed_many(engines, args.repeat)
-                (t_l, m_l, res_l), (t_s, m_s, res_s) = measured[:2]
-                row = {"network": name, "synapses": syn, "batch": batch, "steps": steps, "density": density,
-                       "loihi_rate": batch * steps / t_l, "loihi_peak_mib": m_l,
-                       "speck_rate": batch * steps / t_s, "speck_peak_mib": m_s,
-                       "loihi_out_rate": float(res_l.spikes[-1].mean())}
+                    engines.append(Engine("sinabs", lambda: bench_speck.run_sinabs(sl, xsf_all[warm_sel]),
+                                          calls(lambda s: bench_speck.run_sinabs(sl, xsf_all[s]))))
+                    checks.append(lambda o: all(
+                        np.array_equal(bench_speck.pooled(o["speck"].spikes[ly.name], 1), r.astype(np.int64))
+                        for ly, r in zip(snet.layers, o["sinabs"])))
+                if trun is not None and cpu is not None:
+                    xt_all = torch.from_numpy(xf_all)
+                    engines.append(Engine("snntorch", lambda: trun(xt_all[warm_sel]),
+                                          calls(lambda s: trun(xt_all[s])), keep=lambda o: o.numpy().copy()))
+                    engines.append(Engine("cpu", lambda: cpu.run(xf_all[warm_sel]),
+                                          calls(lambda s: cpu.run(xf_all[s])), keep=lambda r: r.output.copy()))
+                same = measure(engines, checks)
+                by = {e.name: e for e in engines}
+                row: Dict[str, Any] = {"network": name, "synapses": syn, "batch": batch, "steps": steps,
+                                       "density": density, "timed_calls": n, "statistic": "median",
+                                       "input_density": float(x_all.mean())}
+                for e in engines:
+                    row[f"{e.name}_rate"] = batch * steps / e.median_s
+                    row[f"{e.name}_peak_mib"] = e.peak_mib
+                    row[f"{e.name}_calls_s"] = e.times
+                row["loihi_out_rate"] = float(np.mean(by["loihi"].kept[-1][-1]))  # samples 0..n (batch 64)
                 if have_sinabs:
-                    t_b, m_b, ref = measured[2]
-                    same = all(np.array_equal(bench_speck.pooled(res_s.spikes[ly.name], 1), r.astype(np.int64))
-                               for ly, r in zip(snet.layers, ref))
-                    row.update(sinabs_rate=batch * steps / t_b, sinabs_peak_mib=m_b, sinabs_equal=same)
-                if tnet is not None:
-                    t_t, m_t, _ = measured[-1]
-                    row.update(snntorch_rate=batch * steps / t_t, snntorch_peak_mib=m_t)
+                    row["sinabs_equal"] = same
+                if "cpu" in by:
+                    a, b = np.stack(by["cpu"].kept), np.stack(by["snntorch"].kept)
+                    row["cpu_equal_snntorch"] = float(np.mean(a.reshape(b.shape) == b))
+                    row["cpu_out_rate"] = float(a.mean())
+                lava_ref[batch] = ([None if z[0] is None else np.concatenate(z, 0) for z in zip(*by["loihi"].kept)]
+                                   if batch == 1 else by["loihi"].kept[-1])
                 rows.append(row)
-                log.info("%s", {k: (round(v, 1) if isinstance(v, float) else v) for k, v in row.items()})
+                log.info("%s", {k: (round(v, 1) if isinstance(v, float) else v) for k, v in row.items()
+                                if not k.endswith("_calls_s")})
             if lava_ok:
-                lsteps = int(min(args.lava_steps, max(10, 1e8 / syn)))
-                lava_jobs.append((name, density, lnet, inputs(topo, 2, lsteps, density, seed=7)))
+                lava_jobs.append((name, density, lnet, x_all[:1 + n], lava_ref))
     if lava_jobs:
         t0 = time.perf_counter()
-        # 2 samples per job: the first run includes Lava's compile and start, the second is timed
-        results = run_lava_timed([(n, x) for _, _, n, x in lava_jobs])
+        results = run_lava_timed([(net, x) for _, _, net, x, _ in lava_jobs])
         wall = time.perf_counter() - t0
-        for (name, density, net, x), (lres, calls) in zip(lava_jobs, results):
-            ref = LoihiSimulator(net).run(x)
-            equal = all(lres.spikes[i] is None or np.array_equal(ref.spikes[i], lres.spikes[i])
-                        for i in range(len(net.layers)))
+        for (name, density, net, x, ref), (lres, calls_s) in zip(lava_jobs, results):
+            # snnc's timed runs: batch 64 holds samples 0..n, batch 1 samples 1..n (one per call)
+            eq64 = _same_spikes(ref[max(args.batches)], lres.spikes) if max(args.batches) in ref else None
+            eq1 = (_same_spikes(ref[1], [None if s is None else s[1:] for s in lres.spikes]) if 1 in ref else None)
             t_steps = int(x.shape[1])
             lava_rows.append({"network": name, "density": density, "steps": t_steps, "samples": int(x.shape[0]),
-                              "lava_rate": t_steps / float(np.median(calls[1:])),
-                              "lava_first_run_s": float(calls[0]), "run_calls_s": calls.tolist(),
-                              "equal_to_snnc": equal})
+                              "timed_calls": len(calls_s) - 1, "statistic": "median",
+                              "lava_rate": t_steps / float(np.median(calls_s[1:])),
+                              "lava_first_run_s": float(calls_s[0]), "run_calls_s": calls_s.tolist(),
+                              "equal_to_snnc_b64": eq64, "equal_to_snnc_b1": eq1,
+                              "equal_to_snnc": bool(eq64 is not False and eq1 is not False)})
         log.info("Lava: %d jobs in %.1f s wall (incl. interpreter start)", len(lava_jobs), wall)
     return rows, lava_rows
 
@@ -492,50 +598,80 @@ def growth(args: argparse.Namespace, rows: List[Dict[str, Any]]) -> Dict[str, An
 
 
 # ----------------------------------------------------------------------------- headline vs Lava
+#: Trained zoo checkpoints the headline runs (each compiled for Loihi at its own dt, as a user would).
+HEADLINE_MODELS = ("nmnist_cnn", "nmnist_mlp")
+CKPT_DIR = HERE.parent / "snnc" / "models" / "checkpoints"
+
+
+def _reader_batch(prog: Any, files: Sequence[str]) -> np.ndarray:
+    """Read and bin ``files`` as ``Program.evaluate`` does (the program's bins and steps): (B, T, *shape)."""
+    from snnc.runtime.datasets import batch_samples
+
+    reader = prog.reader()
+    samples: List[np.ndarray] = []
+    for f in files:
+        samples += reader.read(f)
+    return batch_samples(samples, len(samples))[0]
+
+
 def headline(args: argparse.Namespace, lava_ok: bool) -> List[Dict[str, Any]]:
-    """784-512-10 MLP and nmnist_cnn on real N-MNIST at batch 64 vs Lava, with a bit-exactness check."""
+    """Trained zoo checkpoints on held-out N-MNIST recordings, Loihi reference vs Lava, batch 64 and 1.
+
+    Same statistic as the sweep: rate = steps x batch / median of ``--calls`` timed calls; Lava runs
+    samples 0..n (its call 0 includes its compile), snnc batch 1 runs samples 1..n one per call,
+    batch 64 the 64 recordings ``n`` times; every layer's spikes of these timed runs are compared
+    with Lava's.
+    """
     import snnc
-    from snnc.models import zoo
-    from snnc.models.data.events import BinSpec
-    from snnc.models.data.nmnist import load_nmnist_small_binned
     from snnc.targets.loihi.target import network_from_payload
 
+    n = args.calls
+    files, _, _ = bench_evaluate.held_out("nmnist", args.head_batch)  # the checkpoints' held-out split
     cases = []
-    mlp = bench_loihi.build_network()
-    cases.append(("784-512-10 LIF MLP, digit-like rate-coded input (bench_loihi)", mlp,
-                  bench_loihi.digit_like_inputs(args.head_batch, args.head_steps_mlp)))
-    torch.manual_seed(0)
-    art = snnc.compile(zoo.build("nmnist_cnn"), "loihi", dt_s=2e-3)
-    cnn, _ = network_from_payload(art.payload)
-    data = load_nmnist_small_binned(BinSpec(dt_us=2000, n_steps=args.head_steps_cnn, mode="binary"))
-    xc = data.dense_batch(list(range(args.head_batch))).astype(bool)
-    cases.append((f"zoo nmnist_cnn (seed 0 init), N-MNIST-small events, 2 ms bins", cnn, xc))
-    rows = []
+    for name in HEADLINE_MODELS:
+        ckpt = CKPT_DIR / f"{name}.pt"
+        prog = snnc.Program(snnc.compile(str(ckpt), "loihi"))
+        net, _ = network_from_payload(prog.artifact.payload)
+        x = _reader_batch(prog, files).astype(bool)
+        tb = prog.manifest["time_base"]
+        cases.append((f"zoo {name} (trained checkpoint), {len(files)} held-out N-MNIST-small recordings, "
+                      f"{tb['bin_us'] / 1000:g} ms bins x {x.shape[1]} steps", name, net, x))
     lava_res: List[Any] = [None] * len(cases)
     if lava_ok:
-        lava_res = run_lava_timed([(net, x[:1 + args.lava_samples]) for _, net, x in cases])
-    for (label, net, x), lpair in zip(cases, lava_res):
-        sim = LoihiSimulator(net)
-        sim.run(x[:2])
+        lava_res = run_lava_timed([(net, x[:1 + n]) for _, _, net, x in cases])
+    rows = []
+    for (label, name, net, x), lpair in zip(cases, lava_res):
         b, t = x.shape[:2]
-        dt, mem, res = timed(lambda: sim.run(x), args.repeat)
-        row: Dict[str, Any] = {"case": label, "batch": b, "steps": t, "snnc_rate": b * t / dt, "peak_mib": mem,
+        sim, sim1 = LoihiSimulator(net), LoihiSimulator(net)
+        keep = (lambda r: [None if s is None else s[:1 + n].copy() for s in r.spikes])
+        e64 = Engine("b64", lambda: sim.run(x), [lambda: sim.run(x)] * n, keep=keep)
+        e1 = Engine("b1", lambda: sim1.run(x[:1]), [lambda k=k: sim1.run(x[k:k + 1]) for k in range(1, n + 1)],
+                    keep=keep)
+        measure([e64, e1])
+        last = e64.kept[-1]
+        row: Dict[str, Any] = {"case": label, "checkpoint": f"snnc/models/checkpoints/{name}.pt", "batch": b,
+                               "steps": t, "timed_calls": n, "statistic": "median",
+                               "snnc_rate": b * t / e64.median_s, "snnc_calls_s": e64.times, "peak_mib": e64.peak_mib,
+                               "snnc_rate_b1": t / e1.median_s, "snnc_calls_b1_s": e1.times,
                                "input_density": float(x.mean()),
-                               "firing": [float(s.mean()) for s in res.spikes]}
-        sim1 = LoihiSimulator(net)
-        dt1, _, _ = timed(lambda: sim1.run(x[:1]), args.repeat)
-        row["snnc_rate_b1"] = t / dt1
+                               "firing": [None if s is None else float(s.mean()) for s in last]}
         if lpair is not None:
             lres, calls = lpair
-            n = args.lava_samples + 1
             row["lava_rate"] = t / float(np.median(calls[1:]))  # steady state: samples after the first
-            row["lava_rate_incl_start"] = n * t / float(np.sum(calls))
+            row["lava_rate_incl_start"] = (1 + n) * t / float(np.sum(calls))
             row["lava_run_calls_s"] = calls.tolist()
-            row["lava_samples"] = n
-            mism = [i for i, s in enumerate(lres.spikes) if s is not None and not np.array_equal(res.spikes[i][:n], s)]
+            row["lava_samples"] = 1 + n
+            b1 = [None if z[0] is None else np.concatenate(z, 0) for z in zip(*e1.kept)]
+            mism = sorted({i for i, s in enumerate(lres.spikes) if s is not None and (
+                not np.array_equal(last[i], s) or not np.array_equal(b1[i], s[1:]))})
+            layers = sum(s is not None for s in lres.spikes)
+            silent = [i for i, s in enumerate(lres.spikes) if s is not None and not s.any()]
             row["bit_exact"] = not mism
-            row["bit_exact_detail"] = (f"all spikes of all {sum(s is not None for s in lres.spikes)} neuron layers "
-                                       f"equal on {n} samples x {t} steps" if not mism else f"layers {mism} differ")
+            row["silent_layers"] = silent
+            row["bit_exact_detail"] = (
+                f"all spikes of all {layers} neuron layers equal on the timed runs ({1 + n} samples x {t} steps at "
+                f"batch 64, samples 1..{n} at batch 1)" + (f"; layers {silent} silent" if silent else "")
+                if not mism else f"layers {mism} differ")
             row["ratio_b64"] = row["snnc_rate"] / row["lava_rate"]
             row["ratio_b1"] = row["snnc_rate_b1"] / row["lava_rate"]
         rows.append(row)
@@ -558,11 +694,13 @@ def report(res: Dict[str, Any]) -> str:
              f"numpy {m['numpy']}, Python {m['python']}.", "",
              f"Load: `{m['uptime']}` at start; load average {res['load_end'][0]:.2f} at the end. "
              f"Total wall time {res['wall_s']:.0f} s.", ""]
+    n = res.get("calls", "n")
     if res.get("headline"):
-        lines += ["## Headline: Loihi reference simulator vs Lava 0.10 fixed_pt (same run)", "",
-                  "Lava runs 1+n samples one after another in one process graph; its rate is steps / median "
-                  "time of the `run` calls of samples 2..1+n (the first call includes Lava's compile and "
-                  "process start); 'incl. start' divides all steps by all run calls.", "",
+        lines += ["## Headline: trained checkpoints, Loihi reference simulator vs Lava 0.10 fixed_pt (same run)", "",
+                  f"Every rate: steps x batch / the median of {n} timed calls. Lava runs samples 0..{n} one after "
+                  "another in one process graph (its call 0 includes its compile and process start and is not "
+                  f"timed); snnc batch 1 runs samples 1..{n}, one per call; batch 64 runs all 64 recordings, {n} "
+                  "times. 'incl. start' divides all of Lava's steps by all its run calls.", "",
                   "| case | batch x steps | input density | snnc sample-steps/s (b=64) | snnc (b=1) | "
                   "Lava sample-steps/s | Lava incl. start | x Lava (b=64) | x Lava (b=1) | peak MiB | "
                   "bit-exact vs Lava |",
@@ -574,38 +712,57 @@ def report(res: Dict[str, Any]) -> str:
                          f"{fmt(r.get('ratio_b64'))} | {fmt(r.get('ratio_b1'), 1)} | {fmt(r['peak_mib'], 1)} | "
                          f"{r.get('bit_exact_detail', 'not checked (no Lava)')} |")
         lines.append("")
+    c = res.get("ceiling", {})
     lines += ["## (d) Dense matmul ceiling", "", "| library dtype | GFLOP/s |", "|---|---:|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in res["matmul"].items()]
+    if c:
+        lines += ["", f"Ceiling: {c['macs_per_s'] / 1e9:.1f} G multiply-accumulates/s ({c['definition']})."]
     lines += ["", "## (b)+(c) Throughput (sample-steps/s) and peak memory (MiB, RSS growth)", "",
-              "Lava: 2 samples of few steps, rate from the second sample's `run` call (the first includes Lava's "
-              "compile/start; batch-independent as Lava runs samples one after another); ratio = snnc / peer in this run. snnTorch: float "
-              "Leaky neurons, same topology (speed only). sinabs: same integer Speck network, spikes compared.", "",
+              f"One input per network and density serves every peer: batch 64 runs it {n} times, batch 1 runs "
+              f"samples 1..{n} one per call (after a warm-up on sample 0), Lava runs samples 0..{n} (its first call "
+              "includes its compile). Every rate: steps x batch / the median of the timed calls; ratio = snnc / "
+              "peer in this run; Lava's rate does not depend on the batch (it runs samples one after another). "
+              "snnTorch: float32 `Leaky` neurons (reset to zero), the same topology; `cpu`: that very snnTorch "
+              "module compiled by `snnc.compile(..., 'cpu', dtype='float32')` at snnTorch's dt, run by "
+              "`Program.run`. sinabs: the same integer Speck network, spikes compared on every timed call.", "",
               "| network | synapses | batch | steps | density | Loihi sim | MiB | Lava | x Lava | "
-              "Speck sim | MiB | sinabs | x sinabs | =sinabs | snnTorch | Loihi x snnTorch | Speck x snnTorch |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+              "Speck sim | MiB | sinabs | x sinabs | =sinabs | snnTorch | cpu | cpu x snnTorch | cpu = snnTorch | "
+              "Speck x snnTorch |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     lava = {(r["network"], r["density"]): r for r in res.get("lava", [])}
     for r in res["sweep"]:  # noqa: B007
         lv = lava.get((r["network"], r["density"]))
         lr = lv["lava_rate"] if lv else None
-        sr, tr = r.get("sinabs_rate"), r.get("snntorch_rate")
+        sr, tr, cr = r.get("sinabs_rate"), r.get("snntorch_rate"), r.get("cpu_rate")
+        eq = r.get("cpu_equal_snntorch")
         lines.append(
             f"| {r['network']} | {r['synapses']:.2e} | {r['batch']} | {r['steps']} | {r['density']:.0%} | "
             f"{fmt(r['loihi_rate'])} | {fmt(r['loihi_peak_mib'], 1)} | {fmt(lr, 1)} | "
             f"{fmt(r['loihi_rate'] / lr if lr else None)} | {fmt(r['speck_rate'])} | {fmt(r['speck_peak_mib'], 1)} | "
             f"{fmt(sr)} | {fmt(r['speck_rate'] / sr if sr else None, 2)} | "
-            f"{'yes' if r.get('sinabs_equal') else ('-' if sr is None else 'NO')} | {fmt(tr)} | "
-            f"{fmt(r['loihi_rate'] / tr if tr else None, 2)} | {fmt(r['speck_rate'] / tr if tr else None, 2)} |")
+            f"{'yes' if r.get('sinabs_equal') else ('-' if sr is None else 'NO')} | {fmt(tr)} | {fmt(cr)} | "
+            f"{fmt(cr / tr if (cr and tr) else None, 2)} | {'-' if eq is None else f'{eq:.2%}'} | "
+            f"{fmt(r['speck_rate'] / tr if tr else None, 2)} |")
     if res.get("lava"):
-        lines += ["", "Lava jobs (2 samples each, all in one Lava worker):", "",
-                  "| network | density | steps | Lava sample-steps/s (2nd sample) | first run incl. start (s) | "
-                  "spikes equal to snnc (both samples) |",
+        lines += ["", f"Lava jobs ({n} + 1 samples each, all in one Lava worker; the input of the sweep rows):", "",
+                  "| network | density | steps | Lava sample-steps/s (median of calls 1..n) | first run incl. start (s) | "
+                  "spikes equal to snnc's timed runs (b=64, b=1) |",
                   "|---|---:|---:|---:|---:|---|"]
         lines += [f"| {r['network']} | {r['density']:.0%} | {r['steps']} | {fmt(r['lava_rate'], 1)} | "
                   f"{r['lava_first_run_s']:.2f} | "
                   f"{'yes' if r['equal_to_snnc'] else 'NO'} |" for r in res["lava"]]
+    if res.get("evaluate"):
+        lines += ["", "## A user's job: evaluate N held-out recordings end to end", "",
+                  "`snnc.compile(checkpoint, target)` then `Program.evaluate(files, labels)`: read, bin, run the "
+                  "reference simulator, score; one timed pass after a warm-up on two files.", "",
+                  "| target | checkpoint | recordings | N | steps | batch | samples/s | accuracy | compile (s) |",
+                  "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['target']} | {r['model']} | {r['data']} | {r['n']} | {r['steps']} | {r['batch_size']} | "
+                  f"{fmt(r['samples_per_s'], 1)} | {fmt(100 * r['accuracy'], 1)} % | {r['compile_s']:.2f} |"
+                  for r in res["evaluate"]]
     lines += ["", "## (e) Growth (log-log slope: time or memory ~ x^slope)", "",
               "| series | x values | time (s) | peak MiB | slope time | slope memory |", "|---|---|---|---|---:|---:|"]
-    for k, g in res["growth"].items():
+    for k, g in res.get("growth", {}).items():
         lines.append(f"| {k} | {', '.join(f'{v:g}' for v in g['x'])} | {', '.join(f'{v:.3g}' for v in g['time_s'])} | "
                      f"{', '.join(f'{v:.1f}' for v in g['peak_mib'])} | {g['slope_time']:.2f} | {g['slope_mem']:.2f} |")
     lines += ["", "## (a) Compile time (`snnc.compile`, best of runs)", "", "| model | " +
@@ -629,6 +786,8 @@ def plot(res: Dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if not res["sweep"]:
+        return
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     bmax = max(r["batch"] for r in res["sweep"])
     lava = {(r["network"], r["density"]): r["lava_rate"] for r in res.get("lava", [])}
@@ -639,7 +798,7 @@ def plot(res: Dict[str, Any], path: Path) -> None:
             if not sel:
                 continue
             xs = [r["synapses"] for r in sel]
-            for key, color in (("loihi", "C0"), ("speck", "C1"), ("sinabs", "C2"), ("snntorch", "C3")):
+            for key, color in (("loihi", "C0"), ("speck", "C1"), ("sinabs", "C2"), ("snntorch", "C3"), ("cpu", "C5")):
                 ys = [r.get(f"{key}_rate") for r in sel]
                 if all(y is not None for y in ys):
                     axes[0].plot(xs, ys, ls, marker=mk, color=color, label=f"{key} {kind} {dens:.0%}")
@@ -669,20 +828,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--no-lava", action="store_true", help="skip Lava (and the bit-exactness check)")
     ap.add_argument("--no-peers", action="store_true", help="skip sinabs and snnTorch")
     ap.add_argument("--skip-compile", action="store_true")
+    ap.add_argument("--networks", default="", help="only sweep networks whose name contains this text (a partial run)")
+    ap.add_argument("--sections", default="headline,sweep,evaluate,growth,compile",
+                    help="comma-separated sections to run (a partial run; make bench runs all)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     q = args.quick
-    args.repeat = 1 if q else 3
+    args.repeat = 1 if q else 3  # growth series: median of this many calls
+    args.calls = 2 if q else 3  # timed calls per peer (median), the same number for every peer
     args.steps, args.min_steps = (40, 5) if q else (100, 10)
     args.work = 2e9 if q else 6e9  # batch x steps x synapses per run at most (large nets get fewer steps)
     args.batches, args.densities = (1, 64), (0.02, 0.3)
-    args.lava_steps = 25 if q else 60
     args.growth_steps = (10, 20, 40) if q else (25, 50, 100, 200)
     args.growth_batches = (1, 8, 64) if q else (1, 4, 16, 64, 256)
     args.growth_batch, args.growth_step = 16 if q else 64, 20 if q else 50
     args.head_batch = 64
-    args.head_steps_mlp, args.head_steps_cnn = (50, 100) if q else (100, 150)
-    args.lava_samples = 1 if q else 2
+    args.eval_n = 32 if q else 128  # held-out recordings per target in the "evaluate" section
     try:
         import snntorch  # noqa: F401
 
@@ -700,17 +861,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    res: Dict[str, Any] = {"quick": q, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    res: Dict[str, Any] = {"quick": q, "calls": args.calls, "statistic": "median", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                            "machine": machine_info(), "memory_method": "peak RSS growth, 1 ms sampling thread, "
                            "after malloc_trim"}
     log.info("machine: %s", res["machine"])
     res["matmul"] = matmul_rates(512 if q else 1024, 2 if q else 3)
     log.info("matmul: %s", res["matmul"])
-    res["headline"] = headline(args, lava_ok)
+    best32 = max(v for k, v in res["matmul"].items() if "float32" in k)
+    res["ceiling"] = {"fp32_gflops_best": best32, "fraction": 0.5, "macs_per_s": 0.5 * best32 * 1e9,
+                      "definition": "half the best measured fp32 matmul GFLOP/s, as multiply-accumulates per "
+                                    "second; a sweep row's dense-equivalent rate is sample-steps/s x synapses"}
+    sections = {s.strip() for s in args.sections.split(",") if s.strip()}
+    res["sections"] = sorted(sections)
+    res["headline"] = headline(args, lava_ok) if "headline" in sections else []
     log.info("headline: %s", res["headline"])
-    res["sweep"], res["lava"] = sweep(args, lava_ok)
-    res["growth"] = growth(args, res["sweep"])
-    res["compile"] = [] if args.skip_compile else compile_times(1 if q else 2)
+    res["sweep"], res["lava"] = sweep(args, lava_ok) if "sweep" in sections else ([], [])
+    for r in res["sweep"]:
+        for k in ("loihi", "speck", "cpu"):
+            if r.get(f"{k}_rate"):
+                r[f"{k}_ceiling_fraction"] = r[f"{k}_rate"] * r["synapses"] / res["ceiling"]["macs_per_s"]
+    res["evaluate"] = bench_evaluate.evaluate_jobs(args.eval_n, 32) if "evaluate" in sections else []
+    res["growth"] = growth(args, res["sweep"]) if "growth" in sections else {}
+    res["compile"] = [] if (args.skip_compile or "compile" not in sections) else compile_times(1 if q else 2)
     res["load_end"] = list(os.getloadavg())
     res["wall_s"] = time.perf_counter() - t0
     text = report(res)

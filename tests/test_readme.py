@@ -1,9 +1,9 @@
 """The README tells the truth: its two commands, CI calling the test one, the generated tables.
 
 Every accuracy figure of the README is rendered from results/zoo.json (scripts/evaluate_zoo.py) and
-the deployability table by scripts/deployability.py; both renderings are checked current here, the
-zoo rendering is shown to change when the results file does, and outside the generated blocks (and the
-speed section, flagged as typed in until issue 18 generates it) no accuracy or speed figure is typed.
+the deployability table by scripts/deployability.py, the speed section by benchmarks/speed_report.py
+(checked current in tests/test_speed_report.py); the zoo rendering is checked current here and shown to
+change when the results file does, and outside the generated blocks no accuracy or speed figure is typed.
 """
 from __future__ import annotations
 
@@ -69,15 +69,14 @@ def _outside_generated(text: str) -> str:
                        ("<!-- zoo-finetune:start -->", "<!-- zoo-finetune:end -->"),
                        ("<!-- deployability:start -->", "<!-- deployability:end -->"),
                        ("<!-- claims:start -->", "<!-- claims:end -->"),  # scripts/paper_claims.py
-                       ("## Speed (", "\n## ")]:  # issue 18 generates the speed section; flagged in it until then
+                       ("<!-- speed:start -->", "<!-- speed:end -->")]:
         head, rest = text.split(start, 1)
-        text = head + (end if end.startswith("\n") else "") + rest.split(end, 1)[1]
+        text = head + rest.split(end, 1)[1]
     return text
 
 
 def test_no_typed_in_figures_in_the_readme_or_scripts() -> None:
     readme = (REPO / "README.md").read_text()
-    assert "*Typed in, not yet generated:*" in readme.split("## Speed (", 1)[1].split("\n## ", 1)[0]
     found = [m.group(0) for m in FIGURE.finditer(_outside_generated(readme))]
     assert not found, f"README figures outside the generated blocks: {found}"
     quoted = {p["quote"] for p in _evaluate_zoo().PAPERS.values()}  # the papers' own words, with their source

@@ -46,7 +46,19 @@ def rule_delay_steps(graph: Graph, options: CompileOptions) -> List[Violation]:
     return out
 
 
-RULES = [rule_known_method, rule_positive_dt, rule_delay_steps]
+#: Float precisions the simulator runs in (``-O dtype=...``); float64 is the default.
+DTYPES = ("float64", "float32")
+
+
+def rule_dtype(graph: Graph, options: CompileOptions) -> List[Violation]:
+    """The simulator's float precision must be one it runs in."""
+    found = str(options.extra.get("dtype", "float64"))
+    if found not in DTYPES:
+        return [Violation("float-dtype", "<options>", found, "/".join(DTYPES), "use -O dtype=float32 or float64")]
+    return []
+
+
+RULES = [rule_known_method, rule_positive_dt, rule_delay_steps, rule_dtype]
 
 
 class CpuTarget(Target):
@@ -55,6 +67,7 @@ class CpuTarget(Target):
     name = "cpu"
     description = "float reference simulator (torch; exact or forward-Euler integration)"
     backends = ("sim",)
+    option_help = {"dtype": "float64 (default) or float32: the precision the float simulator runs in"}
 
     def lower(self, graph: Graph, options: CompileOptions) -> Lowered:
         """Store the passed graph itself as the payload (RuleViolationError on the cpu rules: option sanity only,
@@ -85,7 +98,10 @@ class CpuTarget(Target):
 
     def simulate(self, payload: Mapping[str, bytes], manifest: Mapping[str, Any], inputs: np.ndarray,
                  record: bool = False) -> Result:
-        """Run the float graph simulator."""
+        """Run the float graph simulator (in the artifact's ``dtype``, float64 by default)."""
+        import torch
+
         opts = manifest["options"]
-        sim = GraphSimulator(self._graph(payload), float(opts["dt_s"]), str(opts["method"]))
+        dtype = {"float64": torch.float64, "float32": torch.float32}[str(opts.get("extra", {}).get("dtype", "float64"))]
+        sim = GraphSimulator(self._graph(payload), float(opts["dt_s"]), str(opts["method"]), dtype=dtype)
         return sim.run(inputs, record=record, progress=bool(manifest.get("progress", False)))
