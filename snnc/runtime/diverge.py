@@ -252,16 +252,7 @@ def _compare_spiking(name: str, label: str, lag: int, ref: np.ndarray, rungs: Li
     causes: Dict[str, int] = {}
     first = None
     if n_div:
-        cause_idx = np.full(diff.shape, -1, dtype=np.int16)
-        undecided = diff.copy()
-        for k, r in enumerate(rungs):
-            hit = undecided & (r != ref)
-            cause_idx[hit] = k
-            undecided &= ~hit
-        for k, key in enumerate(keys):
-            c = int(np.sum(cause_idx == k))
-            if c:
-                causes[key] = c
+        cause_idx, causes = _ladder(diff, rungs, ref, keys)
         pos = np.argwhere(diff.transpose(1, 0, 2))  # (step, sample, neuron), step-major
         t, b, n = (int(v) for v in pos[0])
         k = int(cause_idx[b, t, n])
@@ -274,6 +265,19 @@ def _compare_spiking(name: str, label: str, lag: int, ref: np.ndarray, rungs: Li
                          per_step_agreement=per_step, per_step_diverging=d_step.astype(np.int64).tolist())
 
 
+def _ladder(diff: np.ndarray, rungs: List[np.ndarray], ref: np.ndarray, keys: List[str]
+            ) -> Tuple[np.ndarray, Dict[str, int]]:
+    """Return, per diverging entry, the index of the first rung departing from ``ref`` (-1: none) and the count per key."""
+    idx = np.full(diff.shape, -1, dtype=np.int16)
+    undecided = diff.copy()
+    for k, r in enumerate(rungs):
+        hit = undecided & (r != ref)
+        idx[hit] = k
+        undecided &= ~hit
+    counts = {key: int(np.sum(idx == k)) for k, key in enumerate(keys)}
+    return idx, {key: c for key, c in counts.items() if c}
+
+
 def _compare_readout(name: str, label: str, lag: int, ref: np.ndarray, rungs: List[np.ndarray], keys: List[str]
                      ) -> LayerDivergence:
     """Readouts: compare predictions (argmax of the summed output); cause = first rung whose prediction departs."""
@@ -281,18 +285,8 @@ def _compare_readout(name: str, label: str, lag: int, ref: np.ndarray, rungs: Li
     preds = [_predictions(r) for r in rungs]
     chip = preds[-1]
     diff = pf != chip
-    causes: Dict[str, int] = {}
     first = None
-    idx = np.full(diff.shape, -1, dtype=np.int16)
-    und = diff.copy()
-    for k, p in enumerate(preds):
-        hit = und & (p != pf)
-        idx[hit] = k
-        und &= ~hit
-    for k, key in enumerate(keys):
-        c = int(np.sum(idx == k))
-        if c:
-            causes[key] = c
+    idx, causes = _ladder(diff, preds, pf, keys)
     if diff.any():
         b = int(np.argmax(diff))
         k = int(idx[b])
