@@ -46,6 +46,8 @@ train minlatency_cnn_binary --out "$CK/minlatency_cnn_binary.pt"
 train nmnist_cnn --finetune-for loihi --out "$CK/nmnist_cnn_ft_loihi.pt"
 train speck_cnn --finetune-for speck --out "$CK/speck_cnn_ft_speck.pt"
 train minlatency_cnn --finetune-for loihi --out "$CK/minlatency_cnn_ft_loihi.pt"
+train asa_snn_static --finetune-for loihi --out "$CK/asa_snn_static_ft_loihi.pt"
+train minlatency_cnn_binary --finetune-for loihi --out "$CK/minlatency_cnn_binary_ft_loihi.pt"
 # the min-latency claim: ablations and the plain same-size CNN at T = 1, 2, 4, 8 (same 300 ms window)
 train minlatency_cnn --kwargs '{"projection": false}' --out "$CK/claims/minlatency_partition_only.pt"
 train minlatency_cnn --kwargs '{"partition": false}' --out "$CK/claims/minlatency_projection_only.pt"

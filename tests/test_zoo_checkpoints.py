@@ -22,7 +22,8 @@ CKPT_DIR = Path(__file__).resolve().parents[1] / "snnc" / "models" / "checkpoint
 SHIPPED = ["asa_snn_static", "asa_snn_static_binary", "fsdd_mlp", "fsdd_xylo", "minlatency_cnn", "minlatency_cnn_binary",
            "nmnist_cnn", "nmnist_mlp", "skipsnn", "speck_cnn",
            # fine-tuned through a chip's integers (snnc.models.finetune; tests/test_finetune.py checks their integers)
-           "minlatency_cnn_ft_loihi", "nmnist_cnn_ft_loihi", "speck_cnn_ft_speck"]
+           "asa_snn_static_ft_loihi", "minlatency_cnn_binary_ft_loihi", "minlatency_cnn_ft_loihi", "nmnist_cnn_ft_loihi",
+           "speck_cnn_ft_speck"]
 #: Size limit of a shipped checkpoint; SkipSNN may have the paper's 800 hidden neurons (2312 x 800 float32 weights).
 MAX_BYTES = {"skipsnn": 8 * 1024 * 1024}
 needs_data = pytest.mark.skipif(not (nmnist_small_dir() / "labels.txt").is_file(),

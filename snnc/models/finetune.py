@@ -568,7 +568,7 @@ def register_variant(model: str, target: str, **finetune_recipe: Any) -> None:
 #: Zoo models that lose more than 0.5 points on their chip (results/zoo.json), fine-tuned for it.
 VARIANTS: Dict[Tuple[str, str], Dict[str, Any]] = {
     ("nmnist_cnn", "loihi"): {"epochs": 3, "lr": 1e-3},
-    ("speck_cnn", "speck"): {"epochs": 3, "lr": 5e-4},
+    ("speck_cnn", "speck"): {"epochs": 6, "lr": 5e-4},  # 3 epochs gave -0.50 points on the held-out split (see README)
     ("minlatency_cnn", "loihi"): {"epochs": 10, "lr": 1e-3},
     ("minlatency_cnn_binary", "loihi"): {"epochs": 5, "lr": 5e-4},
     ("asa_snn_static", "loihi"): {"epochs": 6, "lr": 1e-3},
