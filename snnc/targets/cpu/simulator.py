@@ -21,6 +21,8 @@ from snnc.formats.result import Result
 log = logging.getLogger(__name__)
 
 SynFn = Callable[[Any], Any]
+#: Largest value of one node over a chunk of steps (bytes); see :meth:`GraphSimulator.chunk_steps`.
+CHUNK_BYTES = 4 * 2**20
 
 
 def default_device() -> "torch.device":
@@ -133,25 +135,45 @@ class _Op:
             if self.neuron.a_i is not None:
                 st["i"] = torch.zeros(shape, dtype=dtype, device=device)
         if self.delay_steps:
-            st["buf"] = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(self.delay_steps)]
+            st["buf"] = torch.zeros((self.delay_steps, batch) + tuple(self.out_shape), dtype=dtype, device=device)
         return st
 
-    def step(self, x: Any, st: Dict[str, Any]) -> Tuple[Any, Any]:
-        synops = 0.0
+    def run(self, x: Any, st: Dict[str, Any], record: bool = False) -> Tuple[Any, Any, Dict[str, List[Any]]]:
+        """Advance over the steps of ``x`` (steps, batch, *in_shape); return ``(output, synops, recorded)``.
+
+        The synapses (stateless) run on all steps at once; the neuron steps through them.
+        ``synops``: float64 (batch,) effective accumulates; ``recorded``: the states after each
+        step (``v``, ``i``) when ``record``.
+        """
+        import torch
+
+        T, B = int(x.shape[0]), int(x.shape[1])
+        synops = torch.zeros(B, dtype=torch.float64, device=x.device)
         for f, fan in self.syn:
-            if fan is not None:
-                synops = synops + ((x != 0).to(x.dtype) * fan).reshape(x.shape[0], -1).sum(1)
-            x = f(x)
+            if fan is not None:  # non-zero inputs over the steps, each times the weights it drives
+                nz = (x != 0).sum(0, dtype=torch.int32).to(torch.float64)
+                synops += (nz * fan.to(torch.float64)).reshape(B, -1).sum(1)
+            y = f(x.reshape((T * B,) + tuple(x.shape[2:])))
+            x = y.reshape((T, B) + tuple(y.shape[1:]))
         if self.delay_steps:
-            st["buf"].append(x)
-            x = st["buf"].pop(0)
+            both = torch.cat([st["buf"], x], 0)
+            st["buf"] = both[both.shape[0] - self.delay_steps:]
+            x = both[:T]
+        recorded: Dict[str, List[Any]] = {}
         if self.threshold is not None:
             x = (x > self.threshold).to(x.dtype)
         elif self.neuron is not None:
-            x, i, st["v"] = self.neuron.step(x, st.get("i"), st["v"])
-            if i is not None:
-                st["i"] = i
-        return x, synops
+            outs = []
+            recorded = {k: [] for k in sorted(st) if k in ("v", "i")} if record else {}
+            for t in range(T):
+                z, i, st["v"] = self.neuron.step(x[t], st.get("i"), st["v"])
+                if i is not None:
+                    st["i"] = i
+                outs.append(z)
+                for k, r in recorded.items():
+                    r.append(st[k])
+            x = torch.stack(outs, 0)
+        return x, synops, recorded
 
 
 class GraphSimulator:
@@ -186,55 +208,82 @@ class GraphSimulator:
             op = self.ops[s]
             if op.neuron is None and op.threshold is None and not op.delay_steps and op.syn:
                 fw = [p for p in self.preds[s] if (p, s) not in self.back]
-                shape = (batch,) + tuple(self.graph.shapes[fw[0]] if fw else self.graph.shapes[s])
-                prev[s], _ = op.step(torch.zeros(shape, dtype=self.dtype, device=self.device), states[s])
+                shape = (1, batch) + tuple(self.graph.shapes[fw[0]] if fw else self.graph.shapes[s])
+                prev[s], _, _ = op.run(torch.zeros(shape, dtype=self.dtype, device=self.device), states[s])
         return prev
 
+    def chunk_steps(self, batch: int, steps: int) -> int:
+        """Steps run per pass through the graph: 1 with recurrent edges, else as many as keep the
+        largest node value under :data:`CHUNK_BYTES`."""
+        if self.back:
+            return 1
+        widest = max(int(np.prod(s)) for s in self.graph.shapes.values())
+        per_step = batch * widest * (8 if self.dtype == _float64() else 4)
+        return int(max(1, min(steps, CHUNK_BYTES // max(per_step, 1))))
+
     def run(self, x: np.ndarray, record: bool = False, progress: bool = False) -> Result:
-        """Simulate dense input ``x`` of shape (batch, T, *input_shape); return a :class:`Result`."""
+        """Simulate dense input ``x`` of shape (batch, T, *input_shape); return a :class:`Result`.
+
+        A feed-forward graph runs node by node over chunks of steps (each node's synapses on all
+        the chunk's steps at once, then its neurons step through them); a graph with recurrent
+        edges runs step by step. Both give the same spikes on the tested networks; float states may differ
+        in the last bit, as they do between batch sizes (torch's kernels round by the rows they get).
+        """
         import torch
         from tqdm.auto import tqdm
 
-        xt = torch.as_tensor(np.asarray(x), dtype=self.dtype, device=self.device)
-        B, T = xt.shape[0], xt.shape[1]
+        xt = torch.as_tensor(np.asarray(x), dtype=self.dtype, device=self.device).transpose(0, 1)  # time-major
+        T, B = xt.shape[0], xt.shape[1]
         states = {n: op.init_state(B, self.dtype, self.device) for n, op in self.ops.items()}
         prev = self._initial_recurrent_values(B, states)
-        outs: List[Any] = []
-        counts = {n: torch.zeros(B, dtype=self.dtype, device=self.device) for n, op in self.ops.items() if op.spiking}
-        synops = {n: torch.zeros(B, dtype=self.dtype, device=self.device) for n, op in self.ops.items() if op.syn}
-        rec: Dict[str, Dict[str, List[Any]]] = {}
+        outs: List[np.ndarray] = []
+        counts = {n: torch.zeros(B, dtype=torch.float64, device=self.device)
+                  for n, op in self.ops.items() if op.spiking}
+        synops = {n: torch.zeros(B, dtype=torch.float64, device=self.device) for n, op in self.ops.items() if op.syn}
+        rec: Dict[str, Dict[str, List[np.ndarray]]] = {}
         back_src = {s for s, _ in self.back}
+        chunk = self.chunk_steps(B, T)
         with torch.no_grad():
-            for t in tqdm(range(T), disable=not progress, desc="simulate", unit="step"):
+            for t0 in tqdm(range(0, T, chunk), disable=not progress, desc="simulate", unit="chunk"):
+                xc = xt[t0:t0 + chunk].contiguous()
+                tc = int(xc.shape[0])
                 vals: Dict[str, Any] = {}
                 for n in self.order:
                     if n in self.inputs:
-                        vals[n] = xt[:, t]
+                        vals[n] = xc
                         continue
                     acc = None
                     for p in self.preds[n]:
                         v = prev.get(p) if (p, n) in self.back else vals[p]
                         if v is None:
-                            v = torch.zeros((B,) + tuple(self.graph.shapes[p]), dtype=self.dtype, device=self.device)
+                            v = torch.zeros((tc, B) + tuple(self.graph.shapes[p]), dtype=self.dtype,
+                                            device=self.device)
                         acc = v if acc is None else acc + v
-                    out, so = self.ops[n].step(acc, states[n])
+                    op = self.ops[n]
+                    out, so, recorded = op.run(acc, states[n], record and op.neuron is not None)
                     vals[n] = out
                     if n in counts:
-                        counts[n] += out.reshape(B, -1).sum(1)
+                        counts[n] += out.sum(0).reshape(B, -1).sum(1, dtype=torch.float64)
                     if n in synops:
                         synops[n] += so
-                    if record and self.ops[n].neuron is not None:
-                        r = rec.setdefault(n, {k: [] for k in (["spikes"] if self.ops[n].spiking else [])
-                                               + sorted(states[n])})
+                    if record and op.neuron is not None:
+                        r = rec.setdefault(n, {k: [] for k in (["spikes"] if op.spiking else []) + sorted(recorded)})
                         for k in r:
-                            r[k].append((out if k == "spikes" else states[n][k]).cpu().numpy())
+                            r[k].append((out if k == "spikes" else torch.stack(recorded[k], 0)).cpu().numpy())
                 prev = {s: vals[s] for s in back_src}
                 outs.append(vals[self.outputs[0]].cpu().numpy())
-        output = np.stack(outs, axis=1)
+        output = np.ascontiguousarray(np.concatenate(outs, axis=0).swapaxes(0, 1))
         return Result(
             output=output,
-            states={n: {k: np.stack(v, axis=1) for k, v in r.items()} for n, r in rec.items()},
-            spike_counts={n: c.cpu().numpy() for n, c in counts.items()},
-            synops={n: s.cpu().numpy() for n, s in synops.items()},
+            states={n: {k: np.ascontiguousarray(np.concatenate(v, axis=0).swapaxes(0, 1)) for k, v in r.items()}
+                    for n, r in rec.items()},
+            spike_counts={n: c.cpu().numpy().astype(output.dtype) for n, c in counts.items()},
+            synops={n: s.cpu().numpy().astype(output.dtype) for n, s in synops.items()},
             neurons={n: op.n_neurons for n, op in self.ops.items() if op.spiking},
-            meta={"backend": "sim", "device": str(self.device)})
+            meta={"backend": "sim", "device": str(self.device), "chunk_steps": chunk})
+
+
+def _float64() -> Any:
+    import torch
+
+    return torch.float64

@@ -1,7 +1,7 @@
 """The ``cpu`` target: the float reference semantics of every NIR node, on torch."""
 from __future__ import annotations
 
-from typing import Any, List, Mapping
+from typing import Any, Dict, List, Mapping, Tuple
 
 import numpy as np
 
@@ -69,6 +69,9 @@ class CpuTarget(Target):
     backends = ("sim",)
     option_help = {"dtype": "float64 (default) or float32: the precision the float simulator runs in"}
 
+    def __init__(self) -> None:
+        self._sims: Dict[Any, Tuple[Mapping[str, bytes], GraphSimulator]] = {}
+
     def lower(self, graph: Graph, options: CompileOptions) -> Lowered:
         """Store the passed graph itself as the payload (RuleViolationError on the cpu rules: option sanity only,
         every node kind runs here)."""
@@ -102,6 +105,13 @@ class CpuTarget(Target):
         import torch
 
         opts = manifest["options"]
-        dtype = {"float64": torch.float64, "float32": torch.float32}[str(opts.get("extra", {}).get("dtype", "float64"))]
-        sim = GraphSimulator(self._graph(payload), float(opts["dt_s"]), str(opts["method"]), dtype=dtype)
-        return sim.run(inputs, record=record, progress=bool(manifest.get("progress", False)))
+        dtype_name = str(opts.get("extra", {}).get("dtype", "float64"))
+        dt_s, method = float(opts["dt_s"]), str(opts["method"])
+        # the same payload object (a Program's artifact) runs many batches: build its simulator once
+        key = (id(payload), tuple((k, id(v)) for k, v in payload.items()), dtype_name, dt_s, method)
+        hit = self._sims.get(key)
+        if hit is None:
+            dtype = {"float64": torch.float64, "float32": torch.float32}[dtype_name]
+            hit = (payload, GraphSimulator(self._graph(payload), dt_s, method, dtype=dtype))
+            self._sims = {key: hit}  # one cached simulator; it holds the payload, so the key's ids stay its own
+        return hit[1].run(inputs, record=record, progress=bool(manifest.get("progress", False)))
