@@ -110,6 +110,8 @@ class TorchNeuron:
         self.subtract = d.reset_mode == "subtract"
         self.max_spikes_per_step = int(d.max_spikes_per_step)
         self.v_min = None if d.v_min is None else float(d.v_min)
+        self._g_v_one = bool(np.all(np.asarray(d.g_v) == 1.0))
+        self._c_v_zero = bool(np.all(np.asarray(d.c_v) == 0.0))
 
     def step(self, x: "torch.Tensor", i: Optional["torch.Tensor"], v: "torch.Tensor",
              spike_fn: Any = heaviside) -> tuple:
@@ -140,4 +142,42 @@ class TorchNeuron:
             v = torch.where(z.detach() > 0, self.v_reset.expand_as(v) if self.v_reset.dim() else self.v_reset, v)
         if self.v_min is not None:
             v = torch.clamp(v, min=self.v_min)
+        return z, i, v
+
+    def step_inplace(self, x: "torch.Tensor", i: Optional["torch.Tensor"], v: "torch.Tensor") -> tuple:
+        """Advance one step as :meth:`step` does (the same values, bit for bit), updating ``v`` and ``i`` in place.
+
+        For simulation without gradients: fewer temporaries. The returned output of a non-spiking
+        neuron is ``v`` itself (copy it before the next step).
+        """
+        import torch
+
+        if self.subtract and self.max_spikes_per_step > 1:  # multi-spike counts: the general step
+            z, i2, v2 = self.step(x, i, v)
+            v.copy_(v2)
+            if i is not None and i2 is not None:
+                i.copy_(i2)
+            return z, i, v
+        if self.a_i is not None:
+            i.mul_(self.a_i)
+            i.add_(self.g_i * x)
+            drive = i
+        else:
+            drive = x
+        v.mul_(self.a_v)
+        v.add_(drive if self._g_v_one else self.g_v * drive)
+        if not self._c_v_zero:
+            v.add_(self.c_v)
+        if self.v_threshold is None:
+            return v, i, v
+        zb = v > self.v_threshold  # heaviside(v - v_threshold): v - th > 0 exactly when v > th
+        z = zb.to(v.dtype)
+        if self.subtract:
+            v.sub_(z * self.v_threshold)
+        elif self.v_reset.dim() == 0:
+            v.masked_fill_(zb, self.v_reset)
+        else:
+            v.copy_(torch.where(zb, self.v_reset.expand_as(v), v))
+        if self.v_min is not None:
+            v.clamp_(min=self.v_min)
         return z, i, v

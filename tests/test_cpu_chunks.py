@@ -135,3 +135,39 @@ def test_cpu_program_reuses_its_simulator_and_artifacts_do_not_share_one() -> No
     np.testing.assert_array_equal(p1.run(x).output, r1.output)
     np.testing.assert_array_equal(snnc.Program(snnc.compile(g2, target="cpu", dt_s=1e-3)).run(x).output, r2.output)
     assert not np.array_equal(r1.output, r2.output)
+
+
+@pytest.mark.parametrize("kind", ["LIF", "CubaLIF", "IF", "LI"])
+@pytest.mark.parametrize("variant", ["zero", "subtract", "multi", "v_min", "per_neuron_reset"])
+def test_in_place_neuron_step_equals_snnc_own_step_bit_for_bit(kind: str, variant: str) -> None:
+    """``TorchNeuron.step_inplace`` (the simulator's) gives :meth:`TorchNeuron.step`'s (training's) values exactly."""
+    import torch
+
+    from snnc.dynamics import TorchNeuron
+
+    rng = np.random.default_rng(hash((kind, variant)) % 2 ** 32)
+    shape = (3, 4, 5)
+    node = _neuron(kind, shape, rng)
+    if kind != "LI":
+        node.reset_mode = "subtract" if variant in ("subtract", "multi") else node.reset_mode
+        node.max_spikes_per_step = 4 if variant == "multi" else node.max_spikes_per_step
+        if variant == "per_neuron_reset":
+            node.v_reset = rng.normal(0, 0.1, int(np.prod(shape)))
+    if variant == "v_min":
+        node.v_min = -0.25
+    for dtype in (torch.float64, torch.float32):
+        n = TorchNeuron(node.discrete(1e-3, "exact"), shape, dtype, torch.device("cpu"))
+        v = torch.zeros((2,) + shape, dtype=dtype)
+        i = torch.zeros_like(v) if n.a_i is not None else None
+        v2, i2 = v.clone(), None if i is None else i.clone()
+        spikes = 0.0
+        for t in range(30):
+            x = torch.as_tensor(rng.normal(0.4, 2.0, (2,) + shape), dtype=dtype)
+            z, i, v = n.step(x, i, v)
+            z2, _, _ = n.step_inplace(x, i2, v2)
+            np.testing.assert_array_equal(z2.numpy(), z.numpy(), err_msg=f"step {t} output")
+            np.testing.assert_array_equal(v2.numpy(), v.numpy(), err_msg=f"step {t} v")
+            if i is not None:
+                np.testing.assert_array_equal(i2.numpy(), i.numpy(), err_msg=f"step {t} i")
+            spikes += float(z.sum()) if n.v_threshold is not None else 0.0
+        assert n.v_threshold is None or spikes > 0

@@ -138,21 +138,23 @@ class _Op:
             st["buf"] = torch.zeros((self.delay_steps, batch) + tuple(self.out_shape), dtype=dtype, device=device)
         return st
 
-    def run(self, x: Any, st: Dict[str, Any], record: bool = False) -> Tuple[Any, Any, Dict[str, List[Any]]]:
-        """Advance over the steps of ``x`` (steps, batch, *in_shape); return ``(output, synops, recorded)``.
+    def run(self, x: Any, st: Dict[str, Any], record: bool = False) -> Tuple[Any, Dict[str, List[Any]]]:
+        """Advance over the steps of ``x`` (steps, batch, *in_shape); return ``(output, recorded)``.
 
         The synapses (stateless) run on all steps at once; the neuron steps through them.
-        ``synops``: float64 (batch,) effective accumulates; ``recorded``: the states after each
-        step (``v``, ``i``) when ``record``.
+        ``recorded``: the states after each step (``v``, ``i``) when ``record``. Each synapse
+        with a fan-out counts its non-zero inputs per input element in ``st`` (see :meth:`synops`).
         """
         import torch
 
         T, B = int(x.shape[0]), int(x.shape[1])
-        synops = torch.zeros(B, dtype=torch.float64, device=x.device)
-        for f, fan in self.syn:
-            if fan is not None:  # non-zero inputs over the steps, each times the weights it drives
-                nz = (x != 0).sum(0, dtype=torch.int32).to(torch.float64)
-                synops += (nz * fan.to(torch.float64)).reshape(B, -1).sum(1)
+        for j, (f, fan) in enumerate(self.syn):
+            if fan is not None:  # how often each input element was non-zero
+                nz = (x[0] != 0) if T == 1 else (x != 0).sum(0, dtype=torch.int32)
+                if f"nz{j}" in st:
+                    st[f"nz{j}"] += nz
+                else:
+                    st[f"nz{j}"] = nz.to(torch.int32)
             y = f(x.reshape((T * B,) + tuple(x.shape[2:])))
             x = y.reshape((T, B) + tuple(y.shape[1:]))
         if self.delay_steps:
@@ -165,15 +167,26 @@ class _Op:
         elif self.neuron is not None:
             outs = []
             recorded = {k: [] for k in sorted(st) if k in ("v", "i")} if record else {}
+            spiking = self.neuron.v_threshold is not None
             for t in range(T):
-                z, i, st["v"] = self.neuron.step(x[t], st.get("i"), st["v"])
-                if i is not None:
-                    st["i"] = i
-                outs.append(z)
+                z, _, _ = self.neuron.step_inplace(x[t], st.get("i"), st["v"])  # st's v and i change in place
+                outs.append(z if spiking else z.clone())
                 for k, r in recorded.items():
-                    r.append(st[k])
-            x = torch.stack(outs, 0)
-        return x, synops, recorded
+                    r.append(st[k].clone())
+            x = outs[0].unsqueeze(0) if T == 1 else torch.stack(outs, 0)
+        return x, recorded
+
+    def synops(self, st: Dict[str, Any], batch: int) -> Any:
+        """Return the effective synaptic operations per sample (float64): each input element's non-zero
+        count times the number of non-zero weights it drives (NeuroBench's effective accumulates)."""
+        import torch
+
+        total = torch.zeros(batch, dtype=torch.float64)
+        for j, (_, fan) in enumerate(self.syn):
+            if fan is not None and f"nz{j}" in st:
+                nz = st[f"nz{j}"].to(torch.float64)
+                total = total.to(nz.device) + (nz * fan.to(torch.float64)).reshape(batch, -1).sum(1)
+        return total
 
 
 class GraphSimulator:
@@ -209,7 +222,7 @@ class GraphSimulator:
             if op.neuron is None and op.threshold is None and not op.delay_steps and op.syn:
                 fw = [p for p in self.preds[s] if (p, s) not in self.back]
                 shape = (1, batch) + tuple(self.graph.shapes[fw[0]] if fw else self.graph.shapes[s])
-                prev[s], _, _ = op.run(torch.zeros(shape, dtype=self.dtype, device=self.device), states[s])
+                prev[s], _ = op.run(torch.zeros(shape, dtype=self.dtype, device=self.device), states[s])
         return prev
 
     def chunk_steps(self, batch: int, steps: int) -> int:
@@ -237,9 +250,7 @@ class GraphSimulator:
         states = {n: op.init_state(B, self.dtype, self.device) for n, op in self.ops.items()}
         prev = self._initial_recurrent_values(B, states)
         outs: List[np.ndarray] = []
-        counts = {n: torch.zeros(B, dtype=torch.float64, device=self.device)
-                  for n, op in self.ops.items() if op.spiking}
-        synops = {n: torch.zeros(B, dtype=torch.float64, device=self.device) for n, op in self.ops.items() if op.syn}
+        counts: Dict[str, Any] = {}  # per spiking node: spikes per neuron so far (the simulator's dtype)
         rec: Dict[str, Dict[str, List[np.ndarray]]] = {}
         back_src = {s for s, _ in self.back}
         chunk = self.chunk_steps(B, T)
@@ -260,12 +271,14 @@ class GraphSimulator:
                                             device=self.device)
                         acc = v if acc is None else acc + v
                     op = self.ops[n]
-                    out, so, recorded = op.run(acc, states[n], record and op.neuron is not None)
+                    out, recorded = op.run(acc, states[n], record and op.neuron is not None)
                     vals[n] = out
-                    if n in counts:
-                        counts[n] += out.sum(0).reshape(B, -1).sum(1, dtype=torch.float64)
-                    if n in synops:
-                        synops[n] += so
+                    if op.spiking:
+                        c = out[0] if tc == 1 else out.sum(0)
+                        if n in counts:
+                            counts[n] += c
+                        else:
+                            counts[n] = c.clone()
                     if record and op.neuron is not None:
                         r = rec.setdefault(n, {k: [] for k in (["spikes"] if op.spiking else []) + sorted(recorded)})
                         for k in r:
@@ -277,8 +290,10 @@ class GraphSimulator:
             output=output,
             states={n: {k: np.ascontiguousarray(np.concatenate(v, axis=0).swapaxes(0, 1)) for k, v in r.items()}
                     for n, r in rec.items()},
-            spike_counts={n: c.cpu().numpy().astype(output.dtype) for n, c in counts.items()},
-            synops={n: s.cpu().numpy().astype(output.dtype) for n, s in synops.items()},
+            spike_counts={n: (counts[n].reshape(B, -1).sum(1, dtype=torch.float64).cpu().numpy() if n in counts
+                              else np.zeros(B)).astype(output.dtype) for n, op in self.ops.items() if op.spiking},
+            synops={n: op.synops(states[n], B).cpu().numpy().astype(output.dtype)
+                    for n, op in self.ops.items() if op.syn},
             neurons={n: op.n_neurons for n, op in self.ops.items() if op.spiking},
             meta={"backend": "sim", "device": str(self.device), "chunk_steps": chunk})
 
