@@ -349,11 +349,15 @@ def speck_net(topo: Topo, seed: int = 0) -> SpeckNetwork:
     return SpeckNetwork(layers, tuple(topo[0]) if len(topo[0]) == 3 else (int(topo[0][0]), 1, 1), [0])
 
 
+#: Weight gain over torch's default init of the float peers' networks (snnTorch, Norse, snnc's cpu target).
+SNNTORCH_GAIN = 4.0
+
+
 def snntorch_model(topo: Topo) -> torch.nn.Module:
     """snnTorch float32 model of the topology: Linear/Conv2d (no bias) + ``snn.Leaky(beta=0.9)`` per layer.
 
     Reset to zero without delay (the reset NIR stores), so that snnc's ``cpu`` target compiles this
-    very module (:func:`cpu_program`); weights: torch's default init, seed 0.
+    very module (:func:`cpu_program`); weights: torch's default init, seed 0, times :data:`SNNTORCH_GAIN`.
     """
     import snntorch as snn
 
@@ -370,7 +374,12 @@ def snntorch_model(topo: Topo) -> torch.nn.Module:
                 mods.append(torch.nn.Flatten())
             mods.append(torch.nn.Linear(fan, spec[1], bias=False))
         mods.append(snn.Leaky(output=i == len(specs) - 1, **kw))
-    return torch.nn.Sequential(*mods).eval()
+    model = torch.nn.Sequential(*mods).eval()
+    with torch.no_grad():  # torch's default init leaves the readout silent; this gain makes every layer spike
+        for m in model:
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
+                m.weight.mul_(SNNTORCH_GAIN)
+    return model
 
 
 def snntorch_runner(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -385,6 +394,48 @@ def snntorch_runner(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Te
             for t in range(x.shape[1]):
                 spk, _ = model(x[:, t])
                 outs.append(spk)
+            return torch.stack(outs, 1)
+    return run
+
+
+def norse_runner(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Return a Norse float32 model of ``model`` (the snnTorch module) and run (B, T, *shape) input through it.
+
+    The same synapses with weights x10, each ``snn.Leaky`` replaced by Norse's ``LIFBoxCell`` with
+    ``tau_mem_inv = 100`` at ``dt = 1 ms``: ``v' = v + 0.1 (10 W x - v)`` is snnTorch's ``0.9 v + W x``
+    up to rounding; threshold 1, reset to 0 (Norse's own step). Output spikes (B, T, N).
+    """
+    import copy
+
+    from norse.torch import LIFBoxCell, LIFBoxParameters
+
+    par = LIFBoxParameters(tau_mem_inv=torch.tensor(100.0), v_th=torch.tensor(1.0), v_reset=torch.tensor(0.0))
+    stages: List[Tuple[List[torch.nn.Module], torch.nn.Module]] = []
+    syn: List[torch.nn.Module] = []
+    for m in model:
+        if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
+            m = copy.deepcopy(m)
+            with torch.no_grad():
+                m.weight.mul_(10.0)
+            syn.append(m)
+        elif isinstance(m, torch.nn.Flatten):
+            syn.append(m)
+        else:  # a snn.Leaky
+            stages.append((syn, LIFBoxCell(par, dt=1e-3)))
+            syn = []
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        """Step every stage through time with Norse's cells; stack the output spikes."""
+        with torch.no_grad():
+            states: List[Any] = [None] * len(stages)
+            outs = []
+            for t in range(x.shape[1]):
+                z = x[:, t]
+                for i, (mods, cell) in enumerate(stages):
+                    for m in mods:
+                        z = m(z)
+                    z, states[i] = cell(z, states[i])
+                outs.append(z)
             return torch.stack(outs, 1)
     return run
 
@@ -473,6 +524,7 @@ def sweep(args: argparse.Namespace, lava_ok: bool) -> Tuple[List[Dict[str, Any]]
         tmodel = snntorch_model(topo) if (args.have_snntorch and not args.no_peers) else None
         trun = snntorch_runner(tmodel) if tmodel is not None else None
         cpu = cpu_program(tmodel, topo) if tmodel is not None else None
+        nrun = norse_runner(tmodel) if (tmodel is not None and args.have_norse) else None
         for density in args.densities:
             steps = int(min(args.steps, max(args.min_steps, args.work / (max(args.batches) * syn))))
             x_all = inputs(topo, max(args.batches), steps, density)
@@ -512,6 +564,9 @@ def sweep(args: argparse.Namespace, lava_ok: bool) -> Tuple[List[Dict[str, Any]]
                                           calls(lambda s: trun(xt_all[s])), keep=lambda o: o.numpy().copy()))
                     engines.append(Engine("cpu", lambda: cpu.run(xf_all[warm_sel]),
                                           calls(lambda s: cpu.run(xf_all[s])), keep=lambda r: r.output.copy()))
+                    if nrun is not None:
+                        engines.append(Engine("norse", lambda: nrun(xt_all[warm_sel]),
+                                              calls(lambda s: nrun(xt_all[s])), keep=lambda o: o.numpy().copy()))
                 same = measure(engines, checks)
                 by = {e.name: e for e in engines}
                 row: Dict[str, Any] = {"network": name, "synapses": syn, "batch": batch, "steps": steps,
@@ -528,6 +583,8 @@ def sweep(args: argparse.Namespace, lava_ok: bool) -> Tuple[List[Dict[str, Any]]
                     a, b = np.stack(by["cpu"].kept), np.stack(by["snntorch"].kept)
                     row["cpu_equal_snntorch"] = float(np.mean(a.reshape(b.shape) == b))
                     row["cpu_out_rate"] = float(a.mean())
+                    if "norse" in by:  # the same network up to float rounding (Norse's step scales the input)
+                        row["norse_equal_snntorch"] = float(np.mean(np.stack(by["norse"].kept).reshape(b.shape) == b))
                 lava_ref[batch] = ([None if z[0] is None else np.concatenate(z, 0) for z in zip(*by["loihi"].kept)]
                                    if batch == 1 else by["loihi"].kept[-1])
                 rows.append(row)
@@ -851,6 +908,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as exc:  # snnTorch is optional
         log.warning("snnTorch unavailable (%s): skipped", exc)
         args.have_snntorch = False
+    try:
+        import norse  # noqa: F401
+
+        args.have_norse = True
+    except Exception as exc:  # Norse is optional
+        log.warning("Norse unavailable (%s): skipped", exc)
+        args.have_norse = False
     lava_ok = False
     if not args.no_lava:
         from snnc.targets.loihi.lava_backend import lava_status

@@ -59,7 +59,7 @@ def configurations(res: Dict[str, Any]) -> List[Dict[str, Any]]:
     for r in res["sweep"]:
         key = (r["network"], r["density"])
         row = rows.setdefault(key, {"network": r["network"], "density": r["density"], "synapses": r["synapses"]})
-        for name in ("loihi", "speck", "sinabs", "snntorch", "cpu"):
+        for name in ("loihi", "speck", "sinabs", "snntorch", "cpu", "norse"):
             if r.get(f"{name}_rate") is not None:
                 row[f"{name}_b{r['batch']}"] = float(r[f"{name}_rate"])
         if r.get("sinabs_equal") is not None:
@@ -77,8 +77,9 @@ def configurations(res: Dict[str, Any]) -> List[Dict[str, Any]]:
         row["x_sinabs_b64"] = sp / sb if (sp and sb) else None
         row["speck_x_snntorch_b64"] = sp / st if (sp and st) else None
         row["speck_ceiling_b64"] = sp * syn / ceiling if sp else None
-        cp = row.get("cpu_b64")
+        cp, nr = row.get("cpu_b64"), row.get("norse_b64")
         row["cpu_x_snntorch_b64"] = cp / st if (cp and st) else None
+        row["cpu_x_norse_b64"] = cp / nr if (cp and nr) else None
         row["loihi_ok"] = all(
             row[f"x_lava_b{b}"] is not None and (row[f"x_lava_b{b}"] >= bar or row[f"loihi_ceiling_b{b}"] >= 1.0)
             for b, bar in ((64, LAVA_BAR_B64), (1, LAVA_BAR_B1)))
@@ -140,7 +141,8 @@ def readme_block(res: Dict[str, Any]) -> str:
         f"{_extremes(rows, 'x_lava_b64')}; batch 1: {_extremes(rows, 'x_lava_b1')}.",
         f"* Speck reference vs sinabs, batch 64: {_extremes(rows, 'x_sinabs_b64')}; vs snnTorch's float model: "
         f"{_extremes(rows, 'speck_x_snntorch_b64')}.",
-        f"* `cpu` float target vs snnTorch, batch 64: {_extremes(rows, 'cpu_x_snntorch_b64')}.",
+        f"* `cpu` float target vs snnTorch, batch 64: {_extremes(rows, 'cpu_x_snntorch_b64')}; vs Norse: "
+        f"{_extremes(rows, 'cpu_x_norse_b64')}.",
         f"* Issue 18's bars (Loihi >= {LAVA_BAR_B64:.0f}x Lava at batch 64 and >= {LAVA_BAR_B1:.0f}x at batch 1, "
         f"Speck >= {SINABS_BAR_B64:.0f}x sinabs and >= snnTorch, or at half the matmul ceiling): Loihi meets them "
         f"on {sum(r['loihi_ok'] for r in rows)} of {n} configurations, Speck on {sum(r['speck_ok'] for r in rows)} "
@@ -168,8 +170,8 @@ def bench_block(res: Dict[str, Any]) -> str:
         f"{ceiling / 1e9:.1f} G multiply-accumulates/s; 'ceiling' columns = sample-steps/s x synapses / ceiling.",
         "",
         "| network | input | synapses | Lava | x Lava b=64 | x Lava b=1 | Loihi ceiling b=64 | Loihi bar | "
-        "x sinabs b=64 | Speck x snnTorch b=64 | Speck bar | cpu x snnTorch b=64 |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|",
+        "x sinabs b=64 | Speck x snnTorch b=64 | Speck bar | cpu x snnTorch b=64 | cpu x Norse b=64 |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|",
     ]
     for r in rows:
         lines.append(
@@ -177,7 +179,7 @@ def bench_block(res: Dict[str, Any]) -> str:
             f"{_num(r['lava'], ',.1f')} | {_x(r['x_lava_b64'])} | {_x(r['x_lava_b1'])} | "
             f"{_num(r['loihi_ceiling_b64'], '.2f')} | {_verdict(r['loihi_ok'])} | "
             f"{_x(r['x_sinabs_b64'])} | {_x(r['speck_x_snntorch_b64'])} | {_verdict(r['speck_ok'])} | "
-            f"{_x(r['cpu_x_snntorch_b64'])} |")
+            f"{_x(r['cpu_x_snntorch_b64'])} | {_x(r['cpu_x_norse_b64'])} |")
     ev = res.get("evaluate") or []
     if ev:
         lines += ["", "Evaluating N held-out recordings end to end (`snnc.compile(checkpoint, target)`, then "
