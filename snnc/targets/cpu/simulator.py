@@ -46,13 +46,13 @@ def _channel_view(s: Any, shape: Tuple[int, ...]) -> Any:
 
 def synapse_fn(node: Node, in_shape: Tuple[int, ...], out_shape: Tuple[int, ...], dtype: Any,
                device: Any) -> Tuple[SynFn, Optional[Any]]:
-    """Return ``(f, fanout)``: the node's batched function and the per-input fan-out (or None)."""
+    """Return ``(f, fanout)``: the node's batched function and the per-input fan-out (float64, or None)."""
     import torch
     import torch.nn.functional as F
 
     if isinstance(node, Affine):
         w, b = _tensor(node.weight, dtype, device), _tensor(node.bias, dtype, device)
-        return (lambda x: F.linear(x, w, b)), (w != 0).sum(0).to(dtype)
+        return (lambda x: F.linear(x, w, b)), (w != 0).sum(0).to(torch.float64)
     if isinstance(node, Conv2d):
         w, b = _tensor(node.weight, dtype, device), _tensor(node.bias, dtype, device)
         kw = dict(stride=node.stride, padding=node.padding, dilation=node.dilation, groups=node.groups)
@@ -60,7 +60,7 @@ def synapse_fn(node: Node, in_shape: Tuple[int, ...], out_shape: Tuple[int, ...]
         fan = F.conv_transpose2d(ones, (w != 0).to(dtype), stride=node.stride, padding=node.padding,
                                  dilation=node.dilation, groups=node.groups,
                                  output_padding=_out_pad(node, in_shape, out_shape))[0]
-        return (lambda x: F.conv2d(x, w, b, **kw)), fan
+        return (lambda x: F.conv2d(x, w, b, **kw)), fan.to(torch.float64)
     if isinstance(node, AvgPool2d):
         return (lambda x: F.avg_pool2d(x, node.kernel_size, node.stride, node.padding)), None
     if isinstance(node, SumPool2d):
@@ -93,8 +93,9 @@ class _Op:
 
     def __init__(self, name: str, node: Node, in_shape: Tuple[int, ...], out_shape: Tuple[int, ...],
                  dt_s: float, method: str, dtype: Any, device: Any) -> None:
-        self.name, self.node, self.out_shape = name, node, out_shape
+        self.name, self.node, self.out_shape, self.device = name, node, out_shape, device
         self.syn: List[Tuple[SynFn, Optional[Any]]] = []
+        self.syn_in_shapes: List[Tuple[int, ...]] = []  # the input shape of each synapse
         self.neuron: Optional[TorchNeuron] = None
         self.threshold: Optional[Any] = None
         self.delay_steps = 0
@@ -104,6 +105,7 @@ class _Op:
             for sn in node.synapses:
                 o = sn.infer_shape(s)
                 self.syn.append(synapse_fn(sn, s, o, dtype, device))
+                self.syn_in_shapes.append(tuple(s))
                 s = o
             neuron_node = node.neuron
         elif isinstance(node, (Neuron, Threshold)):
@@ -118,6 +120,7 @@ class _Op:
             pass
         else:
             self.syn.append(synapse_fn(node, in_shape, out_shape, dtype, device))
+            self.syn_in_shapes.append(tuple(in_shape))
         if isinstance(neuron_node, Threshold):
             self.threshold = _channel_view(_tensor(neuron_node.threshold, dtype, device), out_shape)
         elif isinstance(neuron_node, Neuron):
@@ -136,6 +139,9 @@ class _Op:
                 st["i"] = torch.zeros(shape, dtype=dtype, device=device)
         if self.delay_steps:
             st["buf"] = torch.zeros((self.delay_steps, batch) + tuple(self.out_shape), dtype=dtype, device=device)
+        for j, ((_, fan), shp) in enumerate(zip(self.syn, self.syn_in_shapes)):
+            if fan is not None:  # how often each input element of synapse j was non-zero
+                st[f"nz{j}"] = torch.zeros((batch,) + shp, dtype=torch.int32, device=device)
         return st
 
     def run(self, x: Any, st: Dict[str, Any], record: bool = False) -> Tuple[Any, Dict[str, List[Any]]]:
@@ -149,12 +155,8 @@ class _Op:
 
         T, B = int(x.shape[0]), int(x.shape[1])
         for j, (f, fan) in enumerate(self.syn):
-            if fan is not None:  # how often each input element was non-zero
-                nz = (x[0] != 0) if T == 1 else (x != 0).sum(0, dtype=torch.int32)
-                if f"nz{j}" in st:
-                    st[f"nz{j}"] += nz
-                else:
-                    st[f"nz{j}"] = nz.to(torch.int32)
+            if fan is not None:
+                st[f"nz{j}"] += (x[0] != 0) if T == 1 else (x != 0).sum(0, dtype=torch.int32)
             y = f(x.reshape((T * B,) + tuple(x.shape[2:])))
             x = y.reshape((T, B) + tuple(y.shape[1:]))
         if self.delay_steps:
@@ -181,12 +183,8 @@ class _Op:
         count times the number of non-zero weights it drives (NeuroBench's effective accumulates)."""
         import torch
 
-        total = torch.zeros(batch, dtype=torch.float64)
-        for j, (_, fan) in enumerate(self.syn):
-            if fan is not None and f"nz{j}" in st:
-                nz = st[f"nz{j}"].to(torch.float64)
-                total = total.to(nz.device) + (nz * fan.to(torch.float64)).reshape(batch, -1).sum(1)
-        return total
+        return sum(((st[f"nz{j}"] * fan).reshape(batch, -1).sum(1) for j, (_, fan) in enumerate(self.syn)
+                    if fan is not None), torch.zeros(batch, dtype=torch.float64, device=self.device))
 
 
 class GraphSimulator:
@@ -231,7 +229,7 @@ class GraphSimulator:
         if self.back:
             return 1
         widest = max(int(np.prod(s)) for s in self.graph.shapes.values())
-        per_step = batch * widest * (8 if self.dtype == _float64() else 4)
+        per_step = batch * widest * self.dtype.itemsize
         return int(max(1, min(steps, CHUNK_BYTES // max(per_step, 1))))
 
     def run(self, x: np.ndarray, record: bool = False, progress: bool = False) -> Result:
@@ -250,7 +248,8 @@ class GraphSimulator:
         states = {n: op.init_state(B, self.dtype, self.device) for n, op in self.ops.items()}
         prev = self._initial_recurrent_values(B, states)
         outs: List[np.ndarray] = []
-        counts: Dict[str, Any] = {}  # per spiking node: spikes per neuron so far (the simulator's dtype)
+        counts = {n: torch.zeros((B,) + tuple(op.out_shape), dtype=self.dtype, device=self.device)
+                  for n, op in self.ops.items() if op.spiking}  # spikes per neuron so far
         rec: Dict[str, Dict[str, List[np.ndarray]]] = {}
         back_src = {s for s, _ in self.back}
         chunk = self.chunk_steps(B, T)
@@ -274,11 +273,7 @@ class GraphSimulator:
                     out, recorded = op.run(acc, states[n], record and op.neuron is not None)
                     vals[n] = out
                     if op.spiking:
-                        c = out[0] if tc == 1 else out.sum(0)
-                        if n in counts:
-                            counts[n] += c
-                        else:
-                            counts[n] = c.clone()
+                        counts[n] += out[0] if tc == 1 else out.sum(0)
                     if record and op.neuron is not None:
                         r = rec.setdefault(n, {k: [] for k in (["spikes"] if op.spiking else []) + sorted(recorded)})
                         for k in r:
@@ -290,15 +285,9 @@ class GraphSimulator:
             output=output,
             states={n: {k: np.ascontiguousarray(np.concatenate(v, axis=0).swapaxes(0, 1)) for k, v in r.items()}
                     for n, r in rec.items()},
-            spike_counts={n: (counts[n].reshape(B, -1).sum(1, dtype=torch.float64).cpu().numpy() if n in counts
-                              else np.zeros(B)).astype(output.dtype) for n, op in self.ops.items() if op.spiking},
+            spike_counts={n: c.reshape(B, -1).sum(1, dtype=torch.float64).cpu().numpy().astype(output.dtype)
+                          for n, c in counts.items()},
             synops={n: op.synops(states[n], B).cpu().numpy().astype(output.dtype)
                     for n, op in self.ops.items() if op.syn},
             neurons={n: op.n_neurons for n, op in self.ops.items() if op.spiking},
             meta={"backend": "sim", "device": str(self.device), "chunk_steps": chunk})
-
-
-def _float64() -> Any:
-    import torch
-
-    return torch.float64
