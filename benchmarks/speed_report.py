@@ -194,12 +194,9 @@ def bench_block(res: Dict[str, Any]) -> str:
 
 def render(text: str, path: Path, block: str) -> str:
     """Return ``text`` with the block between ``path``'s markers replaced by ``block``."""
-    start, end = MARKERS[path]
-    if start not in text or end not in text:
-        raise SystemExit(f"{path} lacks the markers {start} ... {end}")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{start}\n{block}\n{end}{tail}"
+    from snnc.files import replace_between
+
+    return replace_between(text, *MARKERS[path], block, str(path))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -104,10 +104,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--check", action="store_true")
     args = p.parse_args(argv)
+    from snnc.files import replace_between
+
     readme = (REPO / "README.md").read_text()
-    if START not in readme:
-        raise SystemExit("README.md lacks the deployability markers")
-    new = readme.split(START)[0] + START + "\n" + table() + "\n" + END + readme.split(END)[1]
+    new = replace_between(readme, START, END, table(), "README.md")
     if args.check:
         return 0 if new == readme else 1
     (REPO / "README.md").write_text(new)

@@ -228,12 +228,11 @@ def papers_text(res: Dict[str, Any]) -> str:
 
 def render_readme(readme: str, res: Dict[str, Any]) -> str:
     """Return README text with every generated block replaced by its rendering from ``res``."""
+    from snnc.files import replace_between
+
     blocks = {"zoo": zoo_table(res), "papers": papers_text(res), "finetune": finetune_table(res)}
     for key, (start, end) in MARKERS.items():
-        if start not in readme or end not in readme:
-            raise SystemExit(f"README.md lacks the markers {start} ... {end}")
-        head, rest = readme.split(start, 1)
-        readme = head + start + "\n" + blocks[key] + "\n" + end + rest.split(end, 1)[1]
+        readme = replace_between(readme, start, end, blocks[key], "README.md")
     return readme
 
 

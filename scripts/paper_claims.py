@@ -597,13 +597,10 @@ def render_all() -> str:
 def write_readme(check: bool) -> int:
     """Replace the README section between the markers; with ``check`` only compare. Return exit code."""
     readme = REPO / "README.md"
+    from snnc.files import replace_between
+
     text = readme.read_text()
-    if START not in text or END not in text:
-        print(f"README.md has no {START} ... {END} section", file=sys.stderr)
-        return 1
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    new = head + START + "\n" + render_all() + "\n" + END + tail
+    new = replace_between(text, START, END, render_all(), "README.md")
     if check:
         if new != text:
             print("README's claims tables are stale: run scripts/paper_claims.py readme", file=sys.stderr)

@@ -103,3 +103,12 @@ def require_file(path: PathLike, what: str, hint: str = "") -> Path:
         raise InputError(f"{what} not found: file does not exist", file=str(p),
                          hint=hint or default_hint)
     return p
+
+
+def replace_between(text: str, start: str, end: str, body: str, where: str = "the text") -> str:
+    """Return ``text`` with everything between the markers ``start`` and ``end`` replaced by ``body`` on its own
+    lines (the markers kept); :class:`~snnc.errors.InputError` naming ``where`` when a marker is missing."""
+    if start not in text or end not in text:
+        raise InputError(f"{where} lacks the markers {start} ... {end}", hint="put both markers back, then rerun")
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
