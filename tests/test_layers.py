@@ -18,7 +18,7 @@ PKG = Path(__file__).resolve().parents[1] / "snnc"
 #: Layers, bottom to top: (name, module prefixes). A module belongs to the layer of its longest prefix.
 LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("base", ("snnc.errors", "snnc.version")),
-    ("util", ("snnc.files", "snnc.fixedpoint", "snnc.dynamics")),
+    ("util", ("snnc.files", "snnc.fixedpoint", "snnc.dynamics", "snnc.parallel")),
     ("formats", ("snnc.formats", "snnc.artifact")),
     ("compiler", ("snnc.compiler",)),
     ("targets", ("snnc.targets",)),

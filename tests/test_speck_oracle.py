@@ -30,7 +30,7 @@ import sinabs.activation as sa  # noqa: E402
 import sinabs.layers as sl  # noqa: E402
 
 from snnc.errors import ValueRangeError  # noqa: E402
-from snnc.targets.speck import chip  # noqa: E402
+from snnc.targets.speck import chip, kernels  # noqa: E402
 from snnc.targets.speck.device import samna_status  # noqa: E402
 from snnc.targets.speck.mapping import layer_memory_need, mapping_violations  # noqa: E402
 from snnc.targets.speck.network import Destination, SpeckLayer, SpeckNetwork, _core_config  # noqa: E402
@@ -310,15 +310,16 @@ def _sinabs_run(net, pools, x, multi, batch):
     return spikes, states
 
 
-@_settings(40)
+@pytest.mark.parametrize("engine", ["auto", "event", "dense", "numpy"] if kernels.AVAILABLE else ["numpy"])
+@_settings(20)
 @given(seed=st.integers(0, 2**31 - 1), multi=st.booleans(), rtz=st.booleans(), bias=st.booleans(),
-       pool=st.sampled_from([1, 2]), stride=st.sampled_from([1, 2]))
-def test_simulator_spikes_and_states_equal_sinabs_layers(seed, multi, rtz, bias, pool, stride):
+       pool=st.sampled_from([1, 2]), stride=st.sampled_from([1, 2]), rate=st.sampled_from([0.05, 0.4, 1.5]))
+def test_simulator_spikes_and_states_equal_sinabs_layers(engine, seed, multi, rtz, bias, pool, stride, rate):
     net, pools = _random_network(seed, multi, rtz, bias, pool, stride)
     batch, steps = 2, 12
     rng = np.random.default_rng(seed + 1)
-    x = rng.poisson(0.4, size=(batch, steps, *net.input_shape)).astype(np.int64)
-    res = simulate(net, x, spike_mode="multi" if multi else "single", record_states=True)
+    x = rng.poisson(rate, size=(batch, steps, *net.input_shape)).astype(np.int64)
+    res = simulate(net, x, spike_mode="multi" if multi else "single", record_states=True, engine=engine)
     ref_out, ref_states = _sinabs_run(net, pools, x, multi, batch)
     total = 0
     for lyr, pool, out, v in zip(net.layers, pools, ref_out, ref_states):

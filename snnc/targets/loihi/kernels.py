@@ -29,14 +29,12 @@ compiles for a few seconds, later processes load it. numba's cache does not see 
 """
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
+from snnc.parallel import get_threads, run_split, set_threads  # noqa: F401 (get/set_threads: this module's API)
 from snnc.targets.loihi import chip
 from snnc.targets.loihi.engine_common import PreparedLayer, SimResult
 
@@ -274,53 +272,9 @@ def tap_table(n_in: int, n_out: int, k: int, stride: int, pad: int, dil: int) ->
     return np.where(ok, oy, -1).astype(np.int64)
 
 
-_THREADS = [len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)]
-_POOL: List[Any] = [None, -1]  # (executor, pid that made it): a forked child makes its own
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    with _POOL_LOCK:
-        if _POOL[1] != os.getpid():
-            _POOL[0] = ThreadPoolExecutor(max_workers=max(_THREADS[0] - 1, 1), thread_name_prefix="snnc-loihi")
-            _POOL[1] = os.getpid()
-        return _POOL[0]
-
-
 def run_layer(*args: Any) -> None:
-    """Run :func:`layer_run` on all samples, split into contiguous ranges over threads.
-
-    The kernel is compiled with ``nogil`` and without numba's own threading layer, so calls from
-    several Python threads run concurrently and a forked child process can run it too (numba's
-    OpenMP layer terminates a child forked after it ran). The calling thread takes the first range.
-    """
-    batch = int(args[0].shape[0])
-    n = min(_THREADS[0], batch)
-    if n <= 1:
-        layer_run(0, batch, *args)
-        return
-    edges = [batch * i // n for i in range(n + 1)]
-    pool = _pool()
-    futures = [pool.submit(layer_run, edges[i], edges[i + 1], *args) for i in range(1, n)]
-    try:
-        layer_run(edges[0], edges[1], *args)
-    finally:
-        for f in futures:
-            f.result()
-
-
-def get_threads() -> int:
-    """Return how many threads (samples in parallel) the kernels use."""
-    return _THREADS[0]
-
-
-def set_threads(n: int) -> None:
-    """Set how many threads (samples in parallel) the kernels use; default: the CPUs this process may use."""
-    _THREADS[0] = max(1, int(n))
-    with _POOL_LOCK:
-        if _POOL[0] is not None and _POOL[1] == os.getpid():
-            _POOL[0].shutdown(wait=False)
-        _POOL[0], _POOL[1] = None, -1
+    """Run :func:`layer_run` on all samples, split into contiguous ranges over threads (:func:`snnc.parallel.run_split`)."""
+    run_split(layer_run, int(args[0].shape[0]), *args)
 
 
 def round8(n: int) -> int:
