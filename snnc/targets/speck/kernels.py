@@ -68,9 +68,10 @@ def _iaf(x, thr, low, rtz, multi):  # type: ignore[no-untyped-def]
 @njit(inline="always")
 def _iaf_checked(x, thr, low, rtz, multi, st_lo, st_hi, saturate):  # type: ignore[no-untyped-def]
     """:func:`_iaf` after the 16-bit range check (and saturation); returns (spikes, state, 1 if out of range)."""
-    ov = 1 if (x < st_lo or x > st_hi) else 0
+    ov = np.int64(x < st_lo) + np.int64(x > st_hi)  # branch-free
     if saturate:
-        x = min(max(x, st_lo), st_hi)
+        x = st_lo if x < st_lo else x
+        x = st_hi if x > st_hi else x
     n, x = _iaf(x, thr, low, rtz, multi)
     return n, x, ov
 
@@ -80,14 +81,14 @@ def _scan(lo, hi, drive, v, spikes, states, record, thr, low, rtz, multi, st_lo,
           saturate):  # type: ignore[no-untyped-def]
     """IAF over the steps of ``drive`` (S, M) for elements ``lo:hi``; state ``v`` (M,) in place (drive's dtype).
 
-    Two copies of the loop: the plain one (no range check, no states recorded) has only two flags
-    for the compiler to hoist, so it vectorises.
+    A copy of the loop per case (states recorded, range checked, plain), so that each has few
+    flags for the compiler to hoist and vectorises.
     """
     ov = 0
     vv = v[lo:hi]  # slices, not range(lo, hi): a loop from a non-zero start does not vectorise in numba
-    if check or record:
+    if record:
         for s in range(drive.shape[0]):
-            d, sp, st = drive[s, lo:hi], spikes[s, lo:hi], states[s, lo:hi] if record else states[0]
+            d, sp, st = drive[s, lo:hi], spikes[s, lo:hi], states[s, lo:hi]
             for m in range(hi - lo):
                 if check:
                     n, x, o = _iaf_checked(vv[m] + d[m], thr, low, rtz, multi, st_lo, st_hi, saturate)
@@ -96,8 +97,15 @@ def _scan(lo, hi, drive, v, spikes, states, record, thr, low, rtz, multi, st_lo,
                     n, x = _iaf(vv[m] + d[m], thr, low, rtz, multi)
                 vv[m] = x
                 sp[m] = n
-                if record:
-                    st[m] = x
+                st[m] = x
+    elif check:  # one flag per loop nest, so that each vectorises
+        for s in range(drive.shape[0]):
+            d, sp = drive[s, lo:hi], spikes[s, lo:hi]
+            for m in range(hi - lo):
+                n, x, o = _iaf_checked(vv[m] + d[m], thr, low, rtz, multi, st_lo, st_hi, saturate)
+                ov += o
+                vv[m] = x
+                sp[m] = n
     else:
         for s in range(drive.shape[0]):
             d, sp = drive[s, lo:hi], spikes[s, lo:hi]
@@ -139,6 +147,38 @@ def _iaf_row(v, a, sp, thr, low, rtz, multi):  # type: ignore[no-untyped-def]
         sp[f] = n
 
 
+@njit(cache=True, nogil=True)
+def _iaf_out(acc, v, sp, thr, low, rtz, multi):  # type: ignore[no-untyped-def]
+    """IAF of one sample-step of a conv layer: channels-last drive ``acc`` (P, F); state ``v`` and spikes in C order (F, P)."""
+    hw_out, nf = acc.shape
+    for f in range(nf):  # long inner loops over positions (a strided read of acc) rather than over F
+        vf, sf = v[f * hw_out:(f + 1) * hw_out], sp[f * hw_out:(f + 1) * hw_out]
+        for p in range(hw_out):
+            n, xv = _iaf(vf[p] + acc[p, f], thr, low, rtz, multi)
+            vf[p] = xv
+            sf[p] = n
+
+
+@njit(cache=True, nogil=True)
+def _iaf_out_full(acc, v, sp, st, record, check, thr, low, rtz, multi, st_lo, st_hi, saturate):  # type: ignore[no-untyped-def]
+    """:func:`_iaf_out` with the range check and / or recorded states (``st``); returns the overflow count."""
+    hw_out, nf = acc.shape
+    ov = 0
+    for f in range(nf):
+        for p in range(hw_out):
+            q = f * hw_out + p
+            if check:
+                n, xv, o = _iaf_checked(v[q] + acc[p, f], thr, low, rtz, multi, st_lo, st_hi, saturate)
+                ov += o
+            else:
+                n, xv = _iaf(v[q] + acc[p, f], thr, low, rtz, multi)
+            v[q] = xv
+            sp[q] = n
+            if record:
+                st[q] = xv
+    return ov
+
+
 @njit(inline="always")
 def _add(acc, w, c):  # type: ignore[no-untyped-def]
     """``acc += c * w`` over one contiguous row (adds only when ``c`` is 1, as most events are)."""
@@ -160,15 +200,15 @@ def _event(lo, hi, x, xw, nt, nb, wc, bias, v0, ptr, tap_p, tap_r, spikes, state
 
     Input ``k`` reaches, through taps ``ptr[k]:ptr[k + 1]``, output position ``tap_p[j]`` with
     weight row ``wc[tap_r[j]]`` (``wc``: (rows, F), one row of F output channels per kernel tap;
-    a dense layer: one tap per input). Accumulator and state are channels-last (position, F);
-    outputs (T*B, F * positions) in C order.
+    a dense layer: one tap per input). The accumulator is channels-last (position, F); state and
+    outputs (T*B, F * positions) are in C order.
     """
     nf = wc.shape[1]
     n_out = spikes.shape[1]
     hw_out = n_out // nf
     per = x.shape[1] // xw.shape[1]
     acc = np.empty((hw_out, nf), dtype=wc.dtype)
-    vs = np.empty((hi - lo, n_out), dtype=wc.dtype)  # states of this thread's samples, channels-last
+    vs = np.empty((hi - lo, n_out), dtype=wc.dtype)  # states of this thread's samples, C order (F, P)
     for i in range(hi - lo):
         for q in range(n_out):
             vs[i, q] = v0[q]
@@ -192,28 +232,12 @@ def _event(lo, hi, x, xw, nt, nb, wc, bias, v0, ptr, tap_p, tap_r, spikes, state
                             _add(acc[tap_p[j]], wc[tap_r[j]], c)
             sp = spikes[row]
             if check or record:
-                st = states[row] if record else states[0]
-                for p in range(hw_out):
-                    ap, vp = acc[p], v[p * nf:(p + 1) * nf]
-                    for f in range(nf):
-                        if check:
-                            n, xv, o = _iaf_checked(vp[f] + ap[f], thr, low, rtz, multi, st_lo, st_hi, saturate)
-                            ov += o
-                        else:
-                            n, xv = _iaf(vp[f] + ap[f], thr, low, rtz, multi)
-                        vp[f] = xv
-                        sp[f * hw_out + p] = n
-                        if record:
-                            st[f * hw_out + p] = xv
+                ov += _iaf_out_full(acc, v, sp, states[row] if record else states[0], record, check, thr, low,
+                                    rtz, multi, st_lo, st_hi, saturate)
             elif hw_out == 1:  # dense: outputs contiguous too
                 _iaf_row(v, acc[0], sp, thr, low, rtz, multi)
             else:
-                for p in range(hw_out):
-                    ap, vp = acc[p], v[p * nf:(p + 1) * nf]
-                    for f in range(nf):
-                        n, xv = _iaf(vp[f] + ap[f], thr, low, rtz, multi)
-                        vp[f] = xv
-                        sp[f * hw_out + p] = n
+                _iaf_out(acc, v, sp, thr, low, rtz, multi)
     return ov
 
 
@@ -281,15 +305,16 @@ def event_layer(x: np.ndarray, batch: int, weights: np.ndarray, bias: np.ndarray
     rec = states is not None
     st = states if rec else np.empty((1, 1), dtype=spikes.dtype)
     t_thr, t_low, t_lo, t_hi = _typed(v0.dtype, thr, low, st_range)
-    v0c = np.ascontiguousarray(np.asarray(v0).reshape(f, oh * ow).T).reshape(-1)  # channels-last, as the kernel's state
     xf = _padded(x.reshape(x.shape[0], -1))
     return int(sum(run_split(_event, batch, xf, xf.view(np.uint64), nt, batch, wc,
-                             np.asarray(bias, dtype=v0.dtype).reshape(-1), v0c, ptr, tap_p, tap_r, spikes, st, rec,
+                             np.asarray(bias, dtype=v0.dtype).reshape(-1), np.ascontiguousarray(v0), ptr, tap_p, tap_r, spikes, st, rec,
                              t_thr, t_low, bool(rtz), bool(multi), t_lo, t_hi, bool(check), bool(saturate))))
 
 
 def _padded(x: np.ndarray) -> np.ndarray:
     """Input counts (rows, K) as the narrowest unsigned type that holds them, rows zero padded to whole 8-byte words."""
+    if x.dtype == np.uint8 and x.shape[1] % 8 == 0:
+        return np.ascontiguousarray(x)  # already narrow (the simulator's input)
     top = int(x.max(initial=0))
     dt = np.uint8 if top < 1 << 8 else np.uint16 if top < 1 << 16 else np.uint32 if top < 1 << 32 else np.uint64
     per = 8 // np.dtype(dt).itemsize

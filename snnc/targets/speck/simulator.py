@@ -161,6 +161,13 @@ def _sum_pool(x: torch.Tensor, pooling: tuple[int, int]) -> torch.Tensor:
     return x.reshape(n, c, hh, py, ww, px).sum(dim=(3, 5))
 
 
+def _narrowest(x: np.ndarray) -> Any:
+    """The narrowest of uint8, int32, int64 (types torch computes with) that holds counts ``x >= 0``
+    (every later pass over the input reads fewer bytes)."""
+    top = int(x.max()) if x.size else 0
+    return np.uint8 if top < (1 << 8) else np.int32 if top < (1 << 31) else np.int64
+
+
 def _prepare_input(net: SpeckNetwork, inputs: np.ndarray) -> torch.Tensor:
     """Validate (B, T, C, H, W) input counts and apply the DVS layer (merge, pooling); -> (T*B, c, h, w)."""
     x = np.asarray(inputs)
@@ -176,11 +183,10 @@ def _prepare_input(net: SpeckNetwork, inputs: np.ndarray) -> torch.Tensor:
         raise ValueRangeError(f"input event counts must be >= 0, got min {x.min()}")
     b, t = x.shape[:2]
     # time-major (T*B, ...): every step's slice of a layer's drive is then contiguous
-    it = np.int32 if (x.size == 0 or int(x.max()) < (1 << 31) - 1) else np.int64  # int32: half the traffic
-    xt = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, 1, 0), dtype=it)).reshape(t * b, *x.shape[2:])
+    xt = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, 1, 0), dtype=_narrowest(x))).reshape(t * b, *x.shape[2:])
     if net.dvs is not None:
         if net.dvs.merge_polarities:
-            xt = xt.sum(dim=1, keepdim=True)
+            xt = xt.sum(dim=1, keepdim=True)  # int64
         xt = _sum_pool(xt, net.dvs.pooling)
     return xt
 
@@ -313,8 +319,8 @@ def simulate(net: SpeckNetwork, inputs: np.ndarray, *, spike_mode: str = "multi"
             raise ShapeError("layer receives no input (not an entry layer and no source)",
                              node=lyr.name)
         xl = parts[0]
-        for extra in parts[1:]:  # several sources into one core: events add up
-            xl = xl + extra
+        for extra in parts[1:]:  # several sources into one core: events add up (in int64: no wrap)
+            xl = xl.to(torch.int64) + extra
         result.synops[lyr.name] = _synops(xl, lyr, b)
         thr, low = int(lyr.threshold_high), int(lyr.threshold_low)
         x_max = int(xl.numpy().max()) if xl.numel() else 0
