@@ -290,12 +290,13 @@ def channels_last(weights: np.ndarray, dtype: Any) -> np.ndarray:
 def event_layer(x: np.ndarray, batch: int, weights: np.ndarray, bias: np.ndarray, v0: np.ndarray,
                 stride: Tuple[int, int], padding: Tuple[int, int], neuron_shape: Tuple[int, int, int],
                 spikes: np.ndarray, states: np.ndarray | None, thr: int, low: int, rtz: bool, multi: bool,
-                st_range: Tuple[int, int], check: bool, saturate: bool) -> int:
+                st_range: Tuple[int, int], check: bool, saturate: bool, x_max: int | None = None) -> int:
     """Run one layer event by event on time-major input counts ``x`` (T*B, C, H, W); return overflows.
 
     ``weights`` (F, C, kh, kw) integer; ``v0`` (F*OH*OW,) initial state in the state's float type
     (as :func:`scan`; the drive is accumulated in it, exact below 2**24 / 2**53); ``spikes`` /
-    ``states`` (T*B, F*OH*OW) are written (``states`` None: not recorded). ``thr`` must be positive.
+    ``states`` (T*B, F*OH*OW) are written (``states`` None: not recorded). ``thr`` must be positive;
+    ``x_max``: the largest count in ``x`` when known.
     """
     f, oh, ow = neuron_shape
     wc = channels_last(weights, v0.dtype).reshape(-1, f)
@@ -305,17 +306,17 @@ def event_layer(x: np.ndarray, batch: int, weights: np.ndarray, bias: np.ndarray
     rec = states is not None
     st = states if rec else np.empty((1, 1), dtype=spikes.dtype)
     t_thr, t_low, t_lo, t_hi = _typed(v0.dtype, thr, low, st_range)
-    xf = _padded(x.reshape(x.shape[0], -1))
+    xf = _padded(x.reshape(x.shape[0], -1), x_max)
     return int(sum(run_split(_event, batch, xf, xf.view(np.uint64), nt, batch, wc,
                              np.asarray(bias, dtype=v0.dtype).reshape(-1), np.ascontiguousarray(v0), ptr, tap_p, tap_r, spikes, st, rec,
                              t_thr, t_low, bool(rtz), bool(multi), t_lo, t_hi, bool(check), bool(saturate))))
 
 
-def _padded(x: np.ndarray) -> np.ndarray:
+def _padded(x: np.ndarray, top: int | None = None) -> np.ndarray:
     """Input counts (rows, K) as the narrowest unsigned type that holds them, rows zero padded to whole 8-byte words."""
     if x.dtype == np.uint8 and x.shape[1] % 8 == 0:
         return np.ascontiguousarray(x)  # already narrow (the simulator's input)
-    top = int(x.max(initial=0))
+    top = int(x.max(initial=0)) if top is None else int(top)
     dt = np.uint8 if top < 1 << 8 else np.uint16 if top < 1 << 16 else np.uint32 if top < 1 << 32 else np.uint64
     per = 8 // np.dtype(dt).itemsize
     k = -(-x.shape[1] // per) * per

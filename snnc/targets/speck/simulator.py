@@ -128,18 +128,20 @@ def _coverage(size: int, kernel: int, stride: int, padding: int, out_size: int) 
     return cov
 
 
-def _synops(x: torch.Tensor, layer: SpeckLayer, batch: int) -> np.ndarray:
+def _synops(x: torch.Tensor, layer: SpeckLayer, batch: int, x_max: int) -> np.ndarray:
     """Exact (input event, output neuron) pairs per batch item: f * sum of events x receptive-field count.
 
-    ``x``: time-major (T*B, c, H, W) integer event counts.
+    ``x``: time-major (T*B, c, H, W) integer event counts, none above ``x_max``.
     """
     (c, h, w), (f, oh, ow) = layer.input_shape, layer.neuron_shape
     cov = np.outer(_coverage(h, layer.kernel_size[0], layer.stride[0], layer.padding[0], oh),
                    _coverage(w, layer.kernel_size[1], layer.stride[1], layer.padding[1], ow))
     xn = x.numpy()
     xn = xn.reshape(-1, batch, xn.shape[1] * h * w)  # (T, B, c*H*W)
-    per = xn.sum(axis=0, dtype=np.int64).reshape(batch, -1, h * w).sum(axis=1)  # (B, H*W); numpy
-    # reduces integer arrays faster than torch on CPU (benchmarks/README.md, "Cost models")
+    # the narrowest exact accumulator of the sum over steps (numpy reduces integer arrays faster than torch)
+    top = xn.shape[0] * x_max
+    acc = np.uint16 if top < (1 << 16) else np.int32 if top < (1 << 31) else np.int64
+    per = xn.sum(axis=0, dtype=acc).reshape(batch, -1, h * w).sum(axis=1, dtype=np.int64)  # (B, H*W)
     return per @ cov.reshape(-1) * f
 
 
@@ -210,7 +212,7 @@ def _state_dtype(reach: int, thr: int) -> Any:
 
 def _run_compiled(lyr: SpeckLayer, xl: torch.Tensor, b: int, t: int, spike_mode: str, record: bool,
                   saturate: bool, check: bool, bound: int, st_range: tuple[int, int], out_np: Any,
-                  event: bool, sdt: Any) -> tuple[np.ndarray, Optional[np.ndarray], int]:
+                  event: bool, sdt: Any, x_max: int) -> tuple[np.ndarray, Optional[np.ndarray], int]:
     """One layer with the compiled kernels (state in float ``sdt``): event by event (``event``), else
     dense convolutions over chunks of steps, each followed by the compiled IAF scan.
     Returns time-major spikes and states (T, B, f, H, W) and the overflow count."""
@@ -223,7 +225,8 @@ def _run_compiled(lyr: SpeckLayer, xl: torch.Tensor, b: int, t: int, spike_mode:
     if event:
         v0 = _initial_state(lyr, 1, sdt).reshape(-1)
         overflow = kernels.event_layer(np.ascontiguousarray(xl.numpy()), b, lyr.weights, np.asarray(lyr.biases), v0,
-                                       tuple(lyr.stride), tuple(lyr.padding), (f, h, w), spikes, states, *args)
+                                       tuple(lyr.stride), tuple(lyr.padding), (f, h, w), spikes, states, *args,
+                                       x_max=x_max)
     else:
         v = _initial_state(lyr, b, sdt).reshape(-1)
         itemsize = np.dtype(sdt).itemsize
@@ -321,9 +324,9 @@ def simulate(net: SpeckNetwork, inputs: np.ndarray, *, spike_mode: str = "multi"
         xl = parts[0]
         for extra in parts[1:]:  # several sources into one core: events add up (in int64: no wrap)
             xl = xl.to(torch.int64) + extra
-        result.synops[lyr.name] = _synops(xl, lyr, b)
-        thr, low = int(lyr.threshold_high), int(lyr.threshold_low)
         x_max = int(xl.numpy().max()) if xl.numel() else 0
+        result.synops[lyr.name] = _synops(xl, lyr, b, x_max)
+        thr, low = int(lyr.threshold_high), int(lyr.threshold_low)
         # int32 state when it provably fits: after a step v < max(thr, |v0|) (multi or
         # return_to_zero), else it can grow by one drive per step
         step_max = _drive_bound(x_max, lyr.weights, lyr.biases)
@@ -344,7 +347,8 @@ def simulate(net: SpeckNetwork, inputs: np.ndarray, *, spike_mode: str = "multi"
             macs = t * b * f * h * w * int(np.prod(lyr.weights.shape[1:]))
             event = engine == "event" or (engine == "auto" and synops * kernels.EVENT_COST < macs)
             spikes_tm, states_tm, overflow = _run_compiled(lyr, xl, b, t, spike_mode, record_states, saturate_state,
-                                                           may_overflow, step_max, st_range, out_np, event, sdt)
+                                                           may_overflow, step_max, st_range, out_np, event, sdt,
+                                                           x_max)
         else:
             spikes_tm, states_tm, overflow = _run_numpy(lyr, xl, b, t, spike_mode, record_states, saturate_state,
                                                         may_overflow, step_max, reach, st_range, out_np, x_max)
@@ -354,7 +358,11 @@ def simulate(net: SpeckNetwork, inputs: np.ndarray, *, spike_mode: str = "multi"
         result.state_overflow[lyr.name] = overflow
         outgoing[i] = torch.from_numpy(spikes_tm.reshape(t * b, f, h, w))
         result.spikes[lyr.name] = np.moveaxis(spikes_tm, 0, 1)  # (B, T, ...) view of the time-major array
-        result.spike_counts[lyr.name] = spikes_tm.reshape(t, b, -1).sum(axis=(0, 2), dtype=np.int64)
+        # per row, then over steps: row sums exact in int32 while a row's spikes stay below 2**31
+        n_max = 1 if spike_mode == "single" else reach // max(thr, 1) + 1
+        row_acc = np.int32 if f * h * w * n_max < (1 << 31) else np.int64
+        result.spike_counts[lyr.name] = spikes_tm.reshape(t * b, -1).sum(axis=1, dtype=row_acc).reshape(t, b).sum(
+            axis=0, dtype=np.int64)
         if states_tm is not None and result.states is not None:
             result.states[lyr.name] = np.moveaxis(states_tm, 0, 1)
     return result
